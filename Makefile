@@ -1,0 +1,86 @@
+# Parley build. `make run` starts the local stack; `make test` runs every test; see README.md.
+CC      ?= gcc
+WERROR  ?= 0
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Icommon
+PKGS    := libpq hiredis libcjson libcurl openssl uuid
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  += $(PKG_CFLAGS)
+LDLIBS  := -lcivetweb -lnng $(PKG_LIBS) -pthread -lm
+
+B := build
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
+LIB        := $(B)/libparley.a
+
+SERVICES := api
+API_SRC  := $(wildcard services/api/*.c)
+ADMIN_SRC := $(wildcard tools/admin/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+BENCH_SRC := $(wildcard tests/bench/*/*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
+
+.PHONY: all install run stop test bench bench-api format format-check clean
+
+all: $(B)/bin/api $(B)/bin/parley-admin $(UNIT_BIN) $(BENCH_BIN)
+
+$(B)/obj/%.o: %.c $(wildcard common/*.h) $(wildcard services/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(B)/bin/api: $(API_SRC:%.c=$(B)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/parley-admin: $(ADMIN_SRC:%.c=$(B)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS)
+
+$(B)/bench/%: tests/bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+install:
+	@bash deploy/local/install.sh
+
+run: install
+	@$(MAKE) --no-print-directory all
+	@bash deploy/local/run.sh
+
+stop:
+	@bash deploy/local/stop.sh
+
+# Every test, each suite on its own fresh Postgres and Redis; ends with "N passed, N failed".
+test: install
+	@$(MAKE) --no-print-directory WERROR=1 all
+	@python3 tests/run.py
+
+bench: bench-api
+
+bench-api: install
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/api/run.sh
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,52 @@
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "crypto.h"
+#include "error.h"
+
+static void to_hex(const unsigned char *b, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void pl_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256(data, len, md);
+    to_hex(md, sizeof(md), out);
+}
+
+void pl_hmac_sha256_hex(const void *key, size_t klen, const void *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    HMAC(EVP_sha256(), key, (int)klen, data, len, md, &mdlen);
+    to_hex(md, mdlen, out);
+}
+
+int pl_random_hex(char *out, size_t nbytes)
+{
+    unsigned char b[128];
+    if (nbytes > sizeof(b) || RAND_bytes(b, (int)nbytes) != 1)
+        return PL_ERR_IO;
+    to_hex(b, nbytes, out);
+    return PL_OK;
+}
+
+int pl_secure_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la && i < lb; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}

@@ -1,0 +1,21 @@
+/* Syntax checks for values clients send: UUIDs, E.164 numbers, URLs, ISO 8601 timestamps. */
+#ifndef PL_VALIDATE_H
+#define PL_VALIDATE_H
+
+#include <stdint.h>
+
+/* 1 for the canonical 8-4-4-4-12 hex form (either case). */
+int pl_is_uuid(const char *s);
+
+/* 1 for E.164: '+', a non-zero digit, then 6 to 14 more digits (7..15 in all). */
+int pl_is_e164(const char *s);
+
+/* 1 for an absolute http:// or https:// URL with a non-empty host and no whitespace. */
+int pl_is_http_url(const char *s);
+
+/* Parses ISO 8601 / RFC 3339 date-time: "YYYY-MM-DDTHH:MM[:SS[.fff]]" followed by "Z", an offset
+ * "+05:30" / "+0530" / "+05", or nothing (taken as UTC, as Bolna's own example sends). A space
+ * may replace the 'T'. Returns 0 and Unix ms in *out, or PL_ERR_INVALID. */
+int pl_parse_iso8601(const char *s, int64_t *out);
+
+#endif

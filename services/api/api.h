@@ -1,0 +1,77 @@
+/* The api service: Bolna-compatible REST over civetweb, Postgres as truth, Redis for hand-offs,
+ * nng for events. */
+#ifndef API_H
+#define API_H
+
+#include <stddef.h>
+
+#include "bus.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "redis.h"
+
+typedef struct {
+    pl_common_config common;
+    const char *http_port;
+    long http_threads;
+    long keepalive_ms;
+    long max_body;
+    long db_pool;
+    long redis_pool;
+    const char *migrations_dir;
+    long auth_cache_ttl_s;
+} api_config;
+
+typedef struct {
+    api_config cfg;
+    pl_db *db;
+    pl_redis *redis;
+    pl_bus_pub *bus;
+} api_ctx;
+
+/* settings.c */
+extern const pl_cfg_opt api_config_opts[];
+extern const size_t api_config_nopts;
+
+/* routes.c */
+extern const pl_route api_routes[];
+extern const int api_nroutes;
+int api_ready(void *app, char *why, size_t cap);
+
+/* auth.c: resolves the Bearer key to its account. On failure it has replied 401 and returns -1. */
+int api_auth(pl_req *r, char account_id[40]);
+
+/* agent_config.c: validates an agent body; 0, or -1 with a message naming the field in err. */
+int api_validate_agent_config(const cJSON *config, char *err, size_t cap);
+int api_validate_agent_prompts(const cJSON *prompts, char *err, size_t cap);
+/* Applies a PATCH agent_config onto a full config (both validated by the caller after). */
+int api_patch_agent_config(cJSON *config, const cJSON *patch, char *err, size_t cap);
+
+/* Handlers (each replies once and returns the status sent). */
+int api_agent_create(pl_req *r);
+int api_agent_list(pl_req *r);
+int api_agent_get(pl_req *r);
+int api_agent_put(pl_req *r);
+int api_agent_patch(pl_req *r);
+int api_agent_delete(pl_req *r);
+int api_agent_stop(pl_req *r);
+int api_agent_executions(pl_req *r);
+int api_call_create(pl_req *r);
+int api_call_stop(pl_req *r);
+int api_execution_get(pl_req *r);
+int api_execution_log(pl_req *r);
+int api_user_me(pl_req *r);
+
+/* Replies 500 for a failed query and logs the server-side reason. */
+int api_db_error(pl_req *r, const PGresult *res, const char *what);
+
+/* reply.c: runs a statement whose first row's first column is a JSON text and replies 200 with
+ * it; replies 404 with `notfound` when there is no row (or the value is NULL). */
+int api_reply_row_json(pl_req *r, const pl_db_stmt *st, const char *const *params,
+                       const char *what, const char *notfound);
+
+/* Checks a path id is a UUID; otherwise replies 422 naming `field` and returns -1. */
+int api_path_uuid(pl_req *r, const char *id, const char *field);
+
+#endif

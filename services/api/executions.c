@@ -1,0 +1,61 @@
+/* GET /executions/{id}, GET /executions/{id}/log and GET /user/me. */
+#include <stdio.h>
+
+#include "api.h"
+
+static const pl_db_stmt get_stmt = {
+    "execution_get",
+    "SELECT execution_json(e)::text FROM executions e WHERE e.id = $1 AND e.account_id = $2",
+    2,
+};
+
+static const pl_db_stmt log_stmt = {
+    "execution_log",
+    "SELECT jsonb_build_object('status', 'success', 'data', COALESCE((SELECT jsonb_agg("
+    "  jsonb_build_object('created_at', pl_ts(l.created_at), 'type', l.type,"
+    "   'component', l.component, 'provider', l.provider, 'data', l.data) ORDER BY l.id)"
+    "  FROM execution_logs l WHERE l.execution_id = e.id), '[]'::jsonb))::text"
+    " FROM executions e WHERE e.id = $1 AND e.account_id = $2",
+    2,
+};
+
+static const pl_db_stmt me_stmt = {
+    "user_me",
+    "SELECT jsonb_build_object('id', a.id, 'name', a.name, 'email', a.email,"
+    " 'wallet', a.wallet::float8, 'concurrency', jsonb_build_object('max', a.concurrency_max,"
+    " 'current', (SELECT count(*) FROM executions e WHERE e.account_id = a.id"
+    "   AND e.status IN ('initiated', 'ringing', 'in-progress'))))::text"
+    " FROM accounts a WHERE a.id = $1",
+    1,
+};
+
+static int execution_reply(pl_req *r, const pl_db_stmt *st, const char *what)
+{
+    char account[40], nf[200];
+    if (api_auth(r, account) != 0)
+        return 401;
+    if (api_path_uuid(r, r->params[0], "execution_id") != 0)
+        return 422;
+    const char *p[2] = {r->params[0], account};
+    snprintf(nf, sizeof(nf), "execution %s not found", r->params[0]);
+    return api_reply_row_json(r, st, p, what, nf);
+}
+
+int api_execution_get(pl_req *r)
+{
+    return execution_reply(r, &get_stmt, "execution get");
+}
+
+int api_execution_log(pl_req *r)
+{
+    return execution_reply(r, &log_stmt, "execution log");
+}
+
+int api_user_me(pl_req *r)
+{
+    char account[40];
+    if (api_auth(r, account) != 0)
+        return 401;
+    const char *p[1] = {account};
+    return api_reply_row_json(r, &me_stmt, p, "user", "account not found");
+}

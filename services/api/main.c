@@ -1,0 +1,75 @@
+/* api: wiring only. Configuration, connections, migrations, event bus, HTTP, signals. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "error.h"
+#include "log.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+int main(int argc, char **argv)
+{
+    api_ctx app;
+    char err[256];
+    memset(&app, 0, sizeof(app));
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        printf("parley api: the Bolna-compatible REST API. Settings (environment):\n");
+        pl_config_usage(api_config_opts, api_config_nopts);
+        return 0;
+    }
+    if (pl_config_load(api_config_opts, api_config_nopts, &app.cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "api: %s\n", err);
+        return 2;
+    }
+    pl_log_init("api", app.cfg.common.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+
+    app.db = pl_db_open(app.cfg.common.database_url, (int)app.cfg.db_pool);
+    if (app.db == NULL)
+        return 1;
+    pl_dbconn *c = pl_db_acquire(app.db);
+    int rc = pl_db_migrate(c, app.cfg.migrations_dir);
+    pl_db_release(app.db, c);
+    if (rc != PL_OK)
+        return 1;
+    app.redis = pl_redis_open(app.cfg.common.redis_url, app.cfg.common.redis_prefix,
+                              (int)app.cfg.redis_pool + 2);
+    if (app.redis == NULL)
+        return 1;
+    app.bus = pl_bus_pub_open(app.redis, app.cfg.common.bus_bind, app.cfg.common.bus_advertise);
+    if (app.bus == NULL)
+        return 1;
+
+    pl_http_opts ho = {
+        .port = app.cfg.http_port,
+        .threads = (int)app.cfg.http_threads,
+        .keepalive_ms = (int)app.cfg.keepalive_ms,
+        .max_body = (size_t)app.cfg.max_body,
+        .ready = api_ready,
+    };
+    pl_http *http = pl_http_start(&ho, api_routes, api_nroutes, &app);
+    if (http == NULL)
+        return 1;
+    PL_INFO("api ready");
+    while (!stopping)
+        pause();
+    PL_INFO("api stopping: finishing requests in flight");
+    pl_http_stop(http); /* returns once in-flight requests are done */
+    pl_bus_pub_close(app.bus);
+    pl_redis_close(app.redis);
+    pl_db_close(app.db);
+    PL_INFO("api stopped");
+    return 0;
+}

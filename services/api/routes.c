@@ -1,0 +1,35 @@
+#include <stdio.h>
+
+#include "api.h"
+#include "error.h"
+
+const pl_route api_routes[] = {
+    {"POST", "/v2/agent", api_agent_create, "agent_create"},
+    {"GET", "/v2/agent/all", api_agent_list, "agent_list"},
+    {"GET", "/v2/agent/{}", api_agent_get, "agent_get"},
+    {"PUT", "/v2/agent/{}", api_agent_put, "agent_put"},
+    {"PATCH", "/v2/agent/{}", api_agent_patch, "agent_patch"},
+    {"DELETE", "/v2/agent/{}", api_agent_delete, "agent_delete"},
+    {"POST", "/v2/agent/{}/stop", api_agent_stop, "agent_stop"},
+    {"GET", "/v2/agent/{}/executions", api_agent_executions, "agent_executions"},
+    {"POST", "/call", api_call_create, "call_create"},
+    {"POST", "/call/{}/stop", api_call_stop, "call_stop"},
+    {"GET", "/executions/{}", api_execution_get, "execution_get"},
+    {"GET", "/executions/{}/log", api_execution_log, "execution_log"},
+    {"GET", "/user/me", api_user_me, "user_me"},
+};
+const int api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
+
+int api_ready(void *app_, char *why, size_t cap)
+{
+    api_ctx *app = app_;
+    if (pl_db_ping(app->db) != PL_OK) {
+        snprintf(why, cap, "postgres unreachable");
+        return -1;
+    }
+    if (pl_redis_ping(app->redis) != PL_OK) {
+        snprintf(why, cap, "redis unreachable");
+        return -1;
+    }
+    return 0;
+}

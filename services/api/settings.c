@@ -1,0 +1,24 @@
+#include <stddef.h>
+
+#include "api.h"
+
+const pl_cfg_opt api_config_opts[] = {
+    PL_CFG_COMMON_OPTS(api_config),
+    {"PL_API_PORT", PL_CFG_STR, offsetof(api_config, http_port), "8080", 0, 0,
+     "HTTP listen port or host:port"},
+    {"PL_API_THREADS", PL_CFG_INT, offsetof(api_config, http_threads), "128", 2, 4096,
+     "HTTP worker threads = concurrent keep-alive clients served"},
+    {"PL_API_KEEPALIVE_MS", PL_CFG_INT, offsetof(api_config, keepalive_ms), "5000", 0, 600000,
+     "idle keep-alive connections are closed after this"},
+    {"PL_API_MAX_BODY", PL_CFG_INT, offsetof(api_config, max_body), "1048576", 1024, 104857600,
+     "largest request body accepted, in bytes (413 beyond)"},
+    {"PL_API_DB_POOL", PL_CFG_INT, offsetof(api_config, db_pool), "8", 1, 256,
+     "Postgres connections (few backends win on few cores)"},
+    {"PL_API_REDIS_POOL", PL_CFG_INT, offsetof(api_config, redis_pool), "8", 1, 256,
+     "Redis connections"},
+    {"PL_MIGRATIONS_DIR", PL_CFG_STR, offsetof(api_config, migrations_dir), "proto/sql", 0, 0,
+     "folder of NNN_name.sql migrations applied at start"},
+    {"PL_API_AUTH_CACHE_TTL", PL_CFG_INT, offsetof(api_config, auth_cache_ttl_s), "30", 0, 3600,
+     "seconds an API key lookup is cached in process (0 disables)"},
+};
+const size_t api_config_nopts = sizeof(api_config_opts) / sizeof(api_config_opts[0]);
