@@ -182,8 +182,15 @@ cJSON *pl_http_json_body(pl_req *r, int *status)
         *status = pl_http_error(r, 400, "request body is empty; a JSON object is required");
         return NULL;
     }
+    if (strlen(body) != len) {
+        free(body);
+        *status = pl_http_error(r, 400, "request body contains a NUL byte; JSON text expected");
+        return NULL;
+    }
+    /* cJSON wants the terminating NUL inside the length when it must check for trailing
+     * garbage. */
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, 1);
+    cJSON *j = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
     if (j == NULL) {
         size_t at = end != NULL ? (size_t)(end - body) : 0;
         free(body);
