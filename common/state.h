@@ -13,6 +13,7 @@
 
 #include "bus.h"
 #include "db.h"
+#include "error.h"
 
 typedef enum {
     PL_ST_SCHEDULED,         /* waiting for scheduled_at */

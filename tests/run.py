@@ -44,17 +44,26 @@ def run_check(name, cmd):
 
 
 def run_unit(path):
+    """Runs one unit binary; servers are started only for tests whose source asks for them."""
     name = os.path.basename(path)
-    pg = harness.stack.Postgres().start()
-    redis = harness.stack.Redis(os.path.join(ROOT, "build", "test-runs", name, "redis")).start()
+    source = open(os.path.join(ROOT, "tests", "unit", name + ".c")).read()
+    pg = redis = None
+    env = dict(os.environ, PL_MIGRATIONS_DIR=os.path.join(ROOT, "proto", "sql"),
+               PL_LOG_LEVEL="warn")
     try:
-        env = dict(os.environ, PL_TEST_DATABASE_URL=pg.url, PL_TEST_REDIS_URL=redis.url,
-                   PL_MIGRATIONS_DIR=os.path.join(ROOT, "proto", "sql"), PL_LOG_LEVEL="warn")
+        if "PL_TEST_DATABASE_URL" in source:
+            pg = harness.stack.Postgres().start()
+            env["PL_TEST_DATABASE_URL"] = pg.url
+        if "PL_TEST_REDIS_URL" in source:
+            redis = harness.stack.Redis(os.path.join(ROOT, "build", "test-runs", name)).start()
+            env["PL_TEST_REDIS_URL"] = redis.url
         r = subprocess.run([path], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=300)
     finally:
-        redis.stop()
-        pg.stop(remove=True)
+        if redis:
+            redis.stop()
+        if pg:
+            pg.stop(remove=True)
     m = re.search(r"(\d+) passed, (\d+) failed\s*$", r.stdout)
     for line in r.stdout.splitlines():
         if line.startswith("FAIL") or line.startswith("ok"):

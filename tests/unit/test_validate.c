@@ -1,0 +1,69 @@
+#include "check.h"
+#include "validate.h"
+
+static void uuid_forms(void)
+{
+    CHECK(pl_is_uuid("123e4567-e89b-12d3-a456-426655440000"));
+    CHECK(pl_is_uuid("123E4567-E89B-12D3-A456-426655440000"));
+    CHECK(!pl_is_uuid("123e4567e89b12d3a456426655440000"));
+    CHECK(!pl_is_uuid("123e4567-e89b-12d3-a456-42665544000g"));
+    CHECK(!pl_is_uuid(""));
+    CHECK(!pl_is_uuid("123e4567-e89b-12d3-a456-4266554400001"));
+}
+
+static void e164_numbers(void)
+{
+    CHECK(pl_is_e164("+14155550100"));
+    CHECK(pl_is_e164("+919876543210"));
+    CHECK(pl_is_e164("+4930123"));          /* 7 digits: shortest allowed */
+    CHECK(pl_is_e164("+123456789012345"));  /* 15 digits: longest */
+    CHECK(!pl_is_e164("+1234567890123456")); /* 16 */
+    CHECK(!pl_is_e164("+123456"));
+    CHECK(!pl_is_e164("14155550100"));
+    CHECK(!pl_is_e164("+04155550100"));
+    CHECK(!pl_is_e164("+1 415 555 0100"));
+    CHECK(!pl_is_e164("+1415555010a"));
+}
+
+static void http_urls(void)
+{
+    CHECK(pl_is_http_url("https://example.com/hook"));
+    CHECK(pl_is_http_url("http://127.0.0.1:9000/x?y=1"));
+    CHECK(!pl_is_http_url("ftp://example.com"));
+    CHECK(!pl_is_http_url("https://"));
+    CHECK(!pl_is_http_url("https:///path"));
+    CHECK(!pl_is_http_url("https://exa mple.com"));
+    CHECK(!pl_is_http_url("example.com"));
+}
+
+static void iso8601_variants(void)
+{
+    int64_t ms;
+    CHECK(pl_parse_iso8601("2024-06-05T16:35:00.000+05:30", &ms) == 0);
+    CHECK(ms == 1717585500000LL);
+    CHECK(pl_parse_iso8601("2024-06-05T11:05:00Z", &ms) == 0);
+    CHECK(ms == 1717585500000LL);
+    CHECK(pl_parse_iso8601("2024-06-05T11:05:00", &ms) == 0); /* no zone: UTC */
+    CHECK(ms == 1717585500000LL);
+    CHECK(pl_parse_iso8601("2024-06-05 16:35+0530", &ms) == 0);
+    CHECK(ms == 1717585500000LL);
+    CHECK(pl_parse_iso8601("2024-06-05T06:05:00.250-05", &ms) == 0);
+    CHECK(ms == 1717585500250LL);
+    CHECK(pl_parse_iso8601("2024-02-29T00:00:00Z", &ms) == 0);
+    CHECK(pl_parse_iso8601("2023-02-29T00:00:00Z", &ms) != 0);
+    CHECK(pl_parse_iso8601("2024-13-01T00:00:00Z", &ms) != 0);
+    CHECK(pl_parse_iso8601("2024-06-05", &ms) != 0);
+    CHECK(pl_parse_iso8601("tomorrow", &ms) != 0);
+    CHECK(pl_parse_iso8601("2024-06-05T25:00:00Z", &ms) != 0);
+    CHECK(pl_parse_iso8601("2024-06-05T10:00:00Zjunk", &ms) != 0);
+    CHECK(pl_parse_iso8601("", &ms) != 0);
+}
+
+int main(void)
+{
+    RUN(uuid_forms);
+    RUN(e164_numbers);
+    RUN(http_urls);
+    RUN(iso8601_variants);
+    return check_summary();
+}
