@@ -21,6 +21,7 @@ LIB        := $(B)/libparley.a
 SERVICES := api
 API_SRC  := $(wildcard services/api/*.c)
 ADMIN_SRC := $(wildcard tools/admin/*.c)
+EVENTS_SRC := $(wildcard tools/events/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCH_SRC := $(wildcard tests/bench/*/*.c)
@@ -28,7 +29,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 .PHONY: all install run stop test bench bench-api format format-check clean
 
-all: $(B)/bin/api $(B)/bin/parley-admin $(UNIT_BIN) $(BENCH_BIN)
+all: $(B)/bin/api $(B)/bin/parley-admin $(B)/bin/parley-events $(UNIT_BIN) $(BENCH_BIN)
 
 $(B)/obj/%.o: %.c $(wildcard common/*.h) $(wildcard services/*/*.h)
 	@mkdir -p $(dir $@)
@@ -43,6 +44,10 @@ $(B)/bin/api: $(API_SRC:%.c=$(B)/obj/%.o) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/bin/parley-admin: $(ADMIN_SRC:%.c=$(B)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/parley-events: $(EVENTS_SRC:%.c=$(B)/obj/%.o) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
