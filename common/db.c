@@ -23,9 +23,17 @@ struct pl_db {
     pl_pool *pool;
 };
 
+/* Server notices ("relation already exists, skipping") are routine: debug level only. */
+static void on_notice(void *arg, const char *message)
+{
+    (void)arg;
+    PL_DEBUG("postgres notice: %s", message);
+}
+
 static int conn_open(pl_dbconn *c, const char *url)
 {
     c->pg = PQconnectdb(url);
+    PQsetNoticeProcessor(c->pg, on_notice, NULL);
     c->nprepared = 0;
     c->broken = 0;
     if (PQstatus(c->pg) != CONNECTION_OK) {

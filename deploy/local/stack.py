@@ -59,9 +59,11 @@ class Postgres:
     def running(self):
         if not self.root or not os.path.exists(os.path.join(self.root, "data", "postmaster.pid")):
             return False
-        r = subprocess.run([PG_BIN + "/pg_ctl", "-D", self.root + "/data", "status"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return r.returncode == 0
+        try:
+            _as_postgres([PG_BIN + "/pg_ctl", "-D", self.root + "/data", "status"])
+            return True
+        except subprocess.CalledProcessError:
+            return False
 
     def start(self):
         if self.root is None or not os.path.isdir(os.path.join(self.root, "data")):

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""`make run` and `make stop`: the whole platform on this machine, under .run/.
+
+up:   starts (or reuses) a Postgres cluster and a Redis, applies migrations, starts every service
+      binary that exists, creates a demo account, API key and agent once, and prints a curl that
+      places a call. Running it again reuses all of that.
+down: stops what `up` started (services, Redis, Postgres). Data stays for the next `up`.
+
+Ports (override with environment variables): PARLEY_PG_PORT 55432, PARLEY_REDIS_PORT 56379,
+PARLEY_API_PORT 8080.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import stack  # noqa: E402
+
+RUN = os.path.join(ROOT, ".run")
+PG_PORT = int(os.environ.get("PARLEY_PG_PORT", "55432"))
+REDIS_PORT = int(os.environ.get("PARLEY_REDIS_PORT", "56379"))
+API_PORT = int(os.environ.get("PARLEY_API_PORT", "8080"))
+
+# Services in start order; each runs if its binary has been built.
+SERVICES = ["api", "scheduler", "telephony-gateway", "media-pipeline", "postprocessor",
+            "webhook-dispatcher"]
+
+DEMO_AGENT = {
+    "agent_config": {
+        "agent_name": "Parley demo agent",
+        "agent_welcome_message": "Hello {name}, this is the Parley demo. How can I help you?",
+        "webhook_url": None,
+        "tasks": [{
+            "task_type": "conversation",
+            "tools_config": {
+                "llm_agent": {"agent_type": "simple_llm_agent", "agent_flow_type": "streaming",
+                              "llm_config": {"provider": "scripted", "model": "parley-scripted"}},
+                "synthesizer": {"provider": "local", "provider_config": {"voice": "kal16"},
+                                "stream": True, "audio_format": "wav"},
+                "transcriber": {"provider": "local", "language": "en", "stream": True},
+                "input": {"provider": "twilio", "format": "wav"},
+                "output": {"provider": "twilio", "format": "wav"},
+            },
+            "toolchain": {"execution": "parallel",
+                          "pipelines": [["transcriber", "llm", "synthesizer"]]},
+            "task_config": {"hangup_after_silence": 10, "call_terminate": 120},
+        }],
+    },
+    "agent_prompts": {"task_1": {"system_prompt": "You are a friendly demo agent."}},
+}
+
+
+def env():
+    e = dict(os.environ)
+    e.update({
+        "PL_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{PG_PORT}/parley",
+        "PL_REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}",
+        "PL_MIGRATIONS_DIR": os.path.join(ROOT, "proto", "sql"),
+        "PL_API_PORT": str(API_PORT),
+    })
+    return e
+
+
+def read_kv(path):
+    try:
+        with open(path) as f:
+            return dict(line.strip().split("=", 1) for line in f if "=" in line)
+    except OSError:
+        return {}
+
+
+def write_kv(path, kv):
+    with open(path, "w") as f:
+        for k, v in kv.items():
+            f.write(f"{k}={v}\n")
+
+
+def alive(pidfile):
+    try:
+        os.kill(int(open(pidfile).read()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def api(method, path, key, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{API_PORT}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Authorization": f"Bearer {key}",
+                                          "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def up():
+    os.makedirs(os.path.join(RUN, "logs"), exist_ok=True)
+    os.makedirs(os.path.join(RUN, "pids"), exist_ok=True)
+    pointer = os.path.join(RUN, "pgroot")
+    root = open(pointer).read().strip() if os.path.exists(pointer) else None
+    pg = stack.Postgres(root=root, port=PG_PORT)
+    pg.start()
+    with open(pointer, "w") as f:
+        f.write(pg.root)
+    print(f"postgres  {pg.url}  (cluster {pg.root})")
+
+    redis_pid = os.path.join(RUN, "pids", "redis.pid")
+    if not alive(redis_pid):
+        stack.Redis(os.path.join(RUN, "redis"), port=REDIS_PORT, persist=True).start(redis_pid)
+    print(f"redis     redis://127.0.0.1:{REDIS_PORT}")
+
+    subprocess.run([os.path.join(ROOT, "build", "bin", "parley-admin"), "migrate"], env=env(),
+                   check=True)
+    for name in SERVICES:
+        binary = os.path.join(ROOT, "build", "bin", name)
+        pidfile = os.path.join(RUN, "pids", f"{name}.pid")
+        if not os.path.exists(binary):
+            continue
+        if not alive(pidfile):
+            log = open(os.path.join(RUN, "logs", f"{name}.log"), "ab")
+            p = subprocess.Popen([binary], env=env(), cwd=ROOT, stdout=log, stderr=log,
+                                 start_new_session=True)
+            with open(pidfile, "w") as f:
+                f.write(str(p.pid))
+            if name == "api":
+                stack.wait_port(API_PORT, timeout=20, proc=p)
+        print(f"{name:<9} running (log .run/logs/{name}.log)")
+
+    demo_path = os.path.join(RUN, "demo.env")
+    demo = read_kv(demo_path)
+    if "API_KEY" in demo and api("GET", "/user/me", demo["API_KEY"])[0] == 401:
+        demo = {}  # the cluster was recreated (a wiped /tmp): make a new demo account
+    if "API_KEY" not in demo:
+        out = subprocess.run([os.path.join(ROOT, "build", "bin", "parley-admin"), "create-account",
+                              "--name", "Demo", "--email", "demo@parley.local", "--concurrency",
+                              "10", "--wallet", "100"], env=env(), check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        demo = dict(line.split("=", 1) for line in out.split())
+    status, _ = api("GET", f"/v2/agent/{demo.get('AGENT_ID', 'x')}", demo["API_KEY"])
+    if status != 200:
+        status, body = api("POST", "/v2/agent", demo["API_KEY"], DEMO_AGENT)
+        if status != 200:
+            sys.exit(f"creating the demo agent failed: {status} {body}")
+        demo["AGENT_ID"] = body["agent_id"]
+    write_kv(demo_path, demo)
+
+    key, agent = demo["API_KEY"], demo["AGENT_ID"]
+    print(f"""
+Parley is running: http://127.0.0.1:{API_PORT}   (demo credentials in .run/demo.env)
+
+Place a call:
+  curl -s -X POST http://127.0.0.1:{API_PORT}/call \\
+    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\
+    -d '{{"agent_id": "{agent}", "recipient_phone_number": "+15005550006", "user_data": {{"name": "Ada"}}}}'
+
+Then watch it:
+  curl -s http://127.0.0.1:{API_PORT}/executions/<execution_id> -H 'Authorization: Bearer {key}'
+
+Stop everything with: make stop
+""")
+
+
+def down():
+    for name in reversed(SERVICES):
+        if stack.kill_pidfile(os.path.join(RUN, "pids", f"{name}.pid")):
+            print(f"stopped {name}")
+    if stack.kill_pidfile(os.path.join(RUN, "pids", "redis.pid")):
+        print("stopped redis")
+    pointer = os.path.join(RUN, "pgroot")
+    if os.path.exists(pointer):
+        pg = stack.Postgres(root=open(pointer).read().strip(), port=PG_PORT)
+        if pg.running():
+            pg.stop()
+            print("stopped postgres")
+
+
+if __name__ == "__main__":
+    {"up": up, "down": down}[sys.argv[1]]()
