@@ -15,10 +15,10 @@
 #include "log.h"
 #include "queue.h"
 
-#define REGISTRY      "bus:publishers"
-#define LEASE_MS      5000
-#define HEARTBEAT_MS  1000
-#define MAX_PEERS     256
+#define REGISTRY     "bus:publishers"
+#define LEASE_MS     5000
+#define HEARTBEAT_MS 1000
+#define MAX_PEERS    256
 
 struct pl_bus_pub {
     nng_socket sock;
@@ -36,6 +36,7 @@ struct pl_bus_sub {
     pthread_mutex_t mu;
     char *peers[MAX_PEERS];
     int npeers;
+    char self[256];
 };
 
 /* Sleeps up to ms in small steps so close() returns quickly. */
@@ -159,7 +160,7 @@ static void discover(pl_bus_sub *s)
                 continue;
             }
             pthread_mutex_lock(&s->mu);
-            int known = 0;
+            int known = strcmp(url, s->self) == 0;
             for (int k = 0; k < s->npeers; k++)
                 known |= strcmp(s->peers[k], url) == 0;
             if (!known && s->npeers < MAX_PEERS) {
@@ -190,12 +191,13 @@ static void *discovery_main(void *arg)
     return NULL;
 }
 
-pl_bus_sub *pl_bus_sub_open(pl_redis *r, const char *const *prefixes, int n)
+pl_bus_sub *pl_bus_sub_open(pl_redis *r, const char *const *prefixes, int n, const char *self)
 {
     pl_bus_sub *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->redis = r;
+    snprintf(s->self, sizeof(s->self), "%s", self != NULL ? self : "");
     pthread_mutex_init(&s->mu, NULL);
     if (nng_sub0_open(&s->sock) != 0) {
         free(s);
@@ -221,8 +223,7 @@ void pl_bus_sub_close(pl_bus_sub *s)
     free(s);
 }
 
-int pl_bus_recv(pl_bus_sub *s, int timeout_ms, char **msg, size_t *topic_len,
-                const char **payload)
+int pl_bus_recv(pl_bus_sub *s, int timeout_ms, char **msg, size_t *topic_len, const char **payload)
 {
     nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, timeout_ms);
     nng_msg *m;

@@ -32,15 +32,16 @@ const char *pl_bus_pub_url(const pl_bus_pub *p);
 /* Sends one message without blocking; thread-safe. */
 int pl_bus_publish(pl_bus_pub *p, const char *topic, const char *payload, size_t len);
 
-/* Subscribes to the given topic prefixes and starts discovery. */
-pl_bus_sub *pl_bus_sub_open(pl_redis *r, const char *const *prefixes, int n);
+/* Subscribes to the given topic prefixes and starts discovery. `self`, if not NULL, is a
+ * publisher address never dialled: a process that acts on its own events directly need not
+ * pay for hearing them again over the network. */
+pl_bus_sub *pl_bus_sub_open(pl_redis *r, const char *const *prefixes, int n, const char *self);
 void pl_bus_sub_close(pl_bus_sub *s);
 
 /* Receives one message, waiting up to timeout_ms. On success *msg is a NUL-terminated copy that
  * the caller frees, *topic_len the topic's length and *payload points inside *msg.
  * Returns PL_ERR_TIMEOUT when nothing arrived. */
-int pl_bus_recv(pl_bus_sub *s, int timeout_ms, char **msg, size_t *topic_len,
-                const char **payload);
+int pl_bus_recv(pl_bus_sub *s, int timeout_ms, char **msg, size_t *topic_len, const char **payload);
 
 /* Number of publishers this subscriber has dialled (for tests and /metrics). */
 int pl_bus_sub_peers(pl_bus_sub *s);

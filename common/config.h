@@ -32,17 +32,47 @@ typedef struct {
 } pl_common_config;
 
 #define PL_CFG_COMMON_OPTS(type)                                                                   \
-    {"PL_DATABASE_URL", PL_CFG_STR, offsetof(type, common.database_url),                           \
-     "postgresql://postgres@127.0.0.1:5432/parley", 0, 0, "libpq connection string"},              \
-        {"PL_REDIS_URL", PL_CFG_STR, offsetof(type, common.redis_url), "redis://127.0.0.1:6379",   \
-         0, 0, "Redis address (redis://host:port)"},                                               \
-        {"PL_REDIS_PREFIX", PL_CFG_STR, offsetof(type, common.redis_prefix), "parley:", 0, 0,      \
+    {"PL_DATABASE_URL",                                                                            \
+     PL_CFG_STR,                                                                                   \
+     offsetof(type, common.database_url),                                                          \
+     "postgresql://postgres@127.0.0.1:5432/parley",                                                \
+     0,                                                                                            \
+     0,                                                                                            \
+     "libpq connection string"},                                                                   \
+        {"PL_REDIS_URL",                                                                           \
+         PL_CFG_STR,                                                                               \
+         offsetof(type, common.redis_url),                                                         \
+         "redis://127.0.0.1:6379",                                                                 \
+         0,                                                                                        \
+         0,                                                                                        \
+         "Redis address (redis://host:port)"},                                                     \
+        {"PL_REDIS_PREFIX",                                                                        \
+         PL_CFG_STR,                                                                               \
+         offsetof(type, common.redis_prefix),                                                      \
+         "parley:",                                                                                \
+         0,                                                                                        \
+         0,                                                                                        \
          "prefix of every Redis key"},                                                             \
-        {"PL_BUS_BIND", PL_CFG_STR, offsetof(type, common.bus_bind), "tcp://127.0.0.1:0", 0, 0,   \
+        {"PL_BUS_BIND",                                                                            \
+         PL_CFG_STR,                                                                               \
+         offsetof(type, common.bus_bind),                                                          \
+         "tcp://127.0.0.1:0",                                                                      \
+         0,                                                                                        \
+         0,                                                                                        \
          "nng PUB listen address (port 0 picks a free port)"},                                     \
-        {"PL_BUS_ADVERTISE", PL_CFG_STR, offsetof(type, common.bus_advertise), NULL, 0, 0,         \
+        {"PL_BUS_ADVERTISE",                                                                       \
+         PL_CFG_STR,                                                                               \
+         offsetof(type, common.bus_advertise),                                                     \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         0,                                                                                        \
          "host other processes dial to reach this PUB socket (default: bound host)"},              \
-        {"PL_LOG_LEVEL", PL_CFG_STR, offsetof(type, common.log_level), "info", 0, 0,               \
+        {"PL_LOG_LEVEL",                                                                           \
+         PL_CFG_STR,                                                                               \
+         offsetof(type, common.log_level),                                                         \
+         "info",                                                                                   \
+         0,                                                                                        \
+         0,                                                                                        \
          "debug, info, warn or error"},                                                            \
     {                                                                                              \
         "PL_SERVICE_ID", PL_CFG_STR, offsetof(type, common.service_id), NULL, 0, 0,                \

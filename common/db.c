@@ -194,14 +194,14 @@ static int exec_simple(PGconn *pg, const char *sql)
 }
 
 /* The lock key is arbitrary but fixed: every replica of every service uses the same one. */
-#define MIGRATION_LOCK "SELECT pg_advisory_lock(7321001)"
+#define MIGRATION_LOCK   "SELECT pg_advisory_lock(7321001)"
 #define MIGRATION_UNLOCK "SELECT pg_advisory_unlock(7321001)"
 
 static int apply_one(PGconn *pg, const char *dir, const char *name)
 {
     const char *p[1] = {name};
-    PGresult *r = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
-                               p, NULL, NULL, 0);
+    PGresult *r = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL, p,
+                               NULL, NULL, 0);
     int done = pl_db_ok(r) && PQntuples(r) == 1;
     int ok = pl_db_ok(r);
     PQclear(r);
@@ -222,8 +222,8 @@ static int apply_one(PGconn *pg, const char *dir, const char *name)
         PL_ERROR("migration %s failed", name);
     free(sql);
     if (rc == PL_OK) {
-        r = PQexecParams(pg, "INSERT INTO schema_migrations(version) VALUES ($1)", 1, NULL, p,
-                         NULL, NULL, 0);
+        r = PQexecParams(pg, "INSERT INTO schema_migrations(version) VALUES ($1)", 1, NULL, p, NULL,
+                         NULL, 0);
         rc = pl_db_ok(r) ? PL_OK : PL_ERR_DB;
         PQclear(r);
     }

@@ -8,6 +8,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "validate.h"
 
 #define MAX_ROUTES 64
 
@@ -68,9 +69,8 @@ int pl_http_send(pl_req *r, int status, const char *ctype, const char *body, siz
     char stackbuf[8192];
     char head[512];
     int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
-                      status, reason(status), ctype, len,
-                      extra_headers != NULL ? extra_headers : "");
+                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
+                      reason(status), ctype, len, extra_headers != NULL ? extra_headers : "");
     size_t total = (size_t)hl + len;
     char *out = total <= sizeof(stackbuf) ? stackbuf : malloc(total);
     if (out == NULL) {
@@ -182,9 +182,15 @@ cJSON *pl_http_json_body(pl_req *r, int *status)
         *status = pl_http_error(r, 400, "request body is empty; a JSON object is required");
         return NULL;
     }
-    if (strlen(body) != len) {
+    if (!pl_is_utf8(body, len)) {
         free(body);
-        *status = pl_http_error(r, 400, "request body contains a NUL byte; JSON text expected");
+        *status = pl_http_error(r, 400, "request body is not valid UTF-8 JSON text");
+        return NULL;
+    }
+    if (pl_json_depth(body, len) > PL_HTTP_MAX_JSON_DEPTH) {
+        free(body);
+        *status = pl_http_error(r, 400, "request body nests deeper than %d levels",
+                                PL_HTTP_MAX_JSON_DEPTH);
         return NULL;
     }
     /* cJSON wants the terminating NUL inside the length when it must check for trailing
@@ -217,6 +223,8 @@ int pl_http_query(pl_req *r, const char *name, char *buf, size_t cap)
     if (q == NULL)
         return -1;
     int n = mg_get_var(q, strlen(q), name, buf, cap);
+    if (n == -2 || (n >= 0 && !pl_is_utf8(buf, (size_t)n)))
+        return -2;
     return n >= 0 ? n : -1;
 }
 
@@ -289,8 +297,11 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     r.max_body = h->opts.max_body;
 
     int idx = h->nroutes, status = 0, path_matched = 0;
-    if (strcmp(r.method, "GET") == 0)
+    int is_ops = strcmp(r.path, "/healthz") == 0 || strcmp(r.path, "/readyz") == 0 ||
+                 strcmp(r.path, "/metrics") == 0;
+    if (is_ops && strcmp(r.method, "GET") == 0)
         status = ops_route(h, &r);
+    path_matched = is_ops;
     for (int i = 0; status == 0 && i < h->nroutes; i++) {
         if (!pl_http_match(h->routes[i].pattern, r.path, r.params, PL_HTTP_MAX_PARAMS))
             continue;
@@ -328,8 +339,7 @@ static void init_stats(route_stats *st, const char *name)
             pl_metric_counter("pl_http_requests_total", labels, "HTTP requests by route and class");
     }
     snprintf(labels, sizeof(labels), "route=\"%s\"", name);
-    st->latency =
-        pl_histogram_new("pl_http_request_seconds", labels, "HTTP request handling time");
+    st->latency = pl_histogram_new("pl_http_request_seconds", labels, "HTTP request handling time");
 }
 
 pl_http *pl_http_start(const pl_http_opts *o, const pl_route *routes, int nroutes, void *app)

@@ -14,6 +14,9 @@
 #include <cjson/cJSON.h>
 
 #define PL_HTTP_MAX_PARAMS 4
+/* JSON bodies nested deeper are refused (400) before parsing: the parser recurses per level on a
+ * worker thread's stack. Agent configs nest about 8 deep. */
+#define PL_HTTP_MAX_JSON_DEPTH 64
 
 typedef struct {
     struct mg_connection *conn;
@@ -70,7 +73,8 @@ int pl_http_body(pl_req *r, char **buf, size_t *len);
 cJSON *pl_http_json_body(pl_req *r, int *status);
 
 const char *pl_http_header(pl_req *r, const char *name);
-/* Copies query parameter `name` into buf; returns its length, or -1 when absent. */
+/* Copies query parameter `name` (URL-decoded) into buf; returns its length, -1 when absent,
+ * -2 when too long for buf or not valid UTF-8 once decoded. */
 int pl_http_query(pl_req *r, const char *name, char *buf, size_t cap);
 
 /* Matches path against pattern; fills params. 1 on match. Exposed for unit tests. */

@@ -4,11 +4,20 @@
 
 #include "pool.h"
 
+/* A waiter parks on its own condition variable; release hands the item straight to the oldest
+ * waiter. First come, first served (no starvation, so a bounded tail latency under load), and
+ * one wake-up per release instead of a herd. */
+typedef struct waiter {
+    pthread_cond_t cv;
+    void *item;
+    struct waiter *next;
+} waiter;
+
 struct pl_pool {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     int nfree;
     void **free_items; /* a stack: the most recently used item is reused first (warm caches) */
+    waiter *head, *tail;
 };
 
 pl_pool *pl_pool_new(void *const *items, int n)
@@ -24,7 +33,6 @@ pl_pool *pl_pool_new(void *const *items, int n)
     memcpy(p->free_items, items, (size_t)n * sizeof(void *));
     p->nfree = n;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
     return p;
 }
 
@@ -33,7 +41,6 @@ void pl_pool_free(pl_pool *p)
     if (p == NULL)
         return;
     pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
     free(p->free_items);
     free(p);
 }
@@ -41,17 +48,37 @@ void pl_pool_free(pl_pool *p)
 void *pl_pool_acquire(pl_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    while (p->nfree == 0)
-        pthread_cond_wait(&p->cv, &p->mu);
-    void *item = p->free_items[--p->nfree];
+    if (p->nfree > 0 && p->head == NULL) {
+        void *item = p->free_items[--p->nfree];
+        pthread_mutex_unlock(&p->mu);
+        return item;
+    }
+    waiter w = {.item = NULL, .next = NULL};
+    pthread_cond_init(&w.cv, NULL);
+    if (p->tail != NULL)
+        p->tail->next = &w;
+    else
+        p->head = &w;
+    p->tail = &w;
+    while (w.item == NULL)
+        pthread_cond_wait(&w.cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    return item;
+    pthread_cond_destroy(&w.cv);
+    return w.item;
 }
 
 void pl_pool_release(pl_pool *p, void *item)
 {
     pthread_mutex_lock(&p->mu);
-    p->free_items[p->nfree++] = item;
-    pthread_cond_signal(&p->cv);
+    waiter *w = p->head;
+    if (w != NULL) {
+        p->head = w->next;
+        if (p->head == NULL)
+            p->tail = NULL;
+        w->item = item; /* hand-off: the waiter owns it from here */
+        pthread_cond_signal(&w->cv);
+    } else {
+        p->free_items[p->nfree++] = item;
+    }
     pthread_mutex_unlock(&p->mu);
 }

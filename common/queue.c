@@ -106,8 +106,8 @@ int pl_queue_read(pl_redis *r, pl_rconn *c, const char *stream, const char *grou
         rep = pl_redis_cmd(c, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", group,
                            consumer, max, block_ms, key);
     else
-        rep = pl_redis_cmd(c, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >", group, consumer,
-                           max, key);
+        rep = pl_redis_cmd(c, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >", group, consumer, max,
+                           key);
     if (!pl_redis_ok(rep, "XREADGROUP")) {
         if (rep != NULL)
             freeReplyObject(rep);
@@ -127,8 +127,8 @@ int pl_queue_claim(pl_redis *r, pl_rconn *c, const char *stream, const char *gro
     char key[256];
     *n = 0;
     pl_redis_key(r, key, sizeof(key), stream);
-    redisReply *rep = pl_redis_cmd(c, "XAUTOCLAIM %s %s %s %lld 0-0 COUNT %d", key, group,
-                                   consumer, (long long)min_idle_ms, max);
+    redisReply *rep = pl_redis_cmd(c, "XAUTOCLAIM %s %s %s %lld 0-0 COUNT %d", key, group, consumer,
+                                   (long long)min_idle_ms, max);
     if (!pl_redis_ok(rep, "XAUTOCLAIM")) {
         if (rep != NULL)
             freeReplyObject(rep);
@@ -184,9 +184,8 @@ int pl_delay_add(pl_redis *r, pl_rconn *c, const char *stream, const char *const
     char *m = delay_member(stream, kv, npairs);
     if (m == NULL)
         return PL_ERR_NOMEM;
-    redisReply *rep = pl_redis_cmd(c, "ZADD %s %lld %s",
-                                   pl_redis_key(r, key, sizeof(key), DELAYED_SET), (long long)due_ms,
-                                   m);
+    redisReply *rep = pl_redis_cmd(
+        c, "ZADD %s %lld %s", pl_redis_key(r, key, sizeof(key), DELAYED_SET), (long long)due_ms, m);
     free(m);
     int ok = pl_redis_ok(rep, "ZADD");
     if (rep != NULL)
@@ -194,8 +193,8 @@ int pl_delay_add(pl_redis *r, pl_rconn *c, const char *stream, const char *const
     return ok ? PL_OK : PL_ERR_REDIS;
 }
 
-int pl_delay_remove(pl_redis *r, pl_rconn *c, const char *stream, const char *const *kv,
-                    int npairs, int *removed)
+int pl_delay_remove(pl_redis *r, pl_rconn *c, const char *stream, const char *const *kv, int npairs,
+                    int *removed)
 {
     char key[256];
     char *m = delay_member(stream, kv, npairs);

@@ -58,8 +58,8 @@ int pl_delay_add(pl_redis *r, pl_rconn *c, const char *stream, const char *const
                  int64_t due_ms);
 
 /* Removes a scheduled job added with the same stream and fields; *removed is 0 or 1. */
-int pl_delay_remove(pl_redis *r, pl_rconn *c, const char *stream, const char *const *kv,
-                    int npairs, int *removed);
+int pl_delay_remove(pl_redis *r, pl_rconn *c, const char *stream, const char *const *kv, int npairs,
+                    int *removed);
 
 /* Moves up to max jobs due at or before now_ms into their streams; *moved counts them. */
 int pl_delay_promote(pl_redis *r, pl_rconn *c, int64_t now_ms, int max, int *moved);

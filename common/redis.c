@@ -30,7 +30,8 @@ static int parse_url(pl_redis *r, const char *url)
         p += 8;
     const char *colon = strrchr(p, ':');
     const char *slash = strchr(p, '/');
-    size_t hostlen = colon != NULL ? (size_t)(colon - p) : (slash ? (size_t)(slash - p) : strlen(p));
+    size_t hostlen =
+        colon != NULL ? (size_t)(colon - p) : (slash ? (size_t)(slash - p) : strlen(p));
     if (hostlen == 0 || hostlen >= sizeof(r->host))
         return PL_ERR_INVALID;
     memcpy(r->host, p, hostlen);

@@ -33,8 +33,8 @@ static const unsigned edges[PL_ST__COUNT] = {
     [PL_ST_INITIATED] = E(PL_ST_RINGING) | E(PL_ST_IN_PROGRESS) | E(PL_ST_NO_ANSWER) |
                         E(PL_ST_BUSY) | E(PL_ST_FAILED) | E(PL_ST_CANCELED) | E(PL_ST_ERROR) |
                         E(PL_ST_RESCHEDULED),
-    [PL_ST_RINGING] = E(PL_ST_IN_PROGRESS) | E(PL_ST_NO_ANSWER) | E(PL_ST_BUSY) |
-                      E(PL_ST_FAILED) | E(PL_ST_CANCELED) | E(PL_ST_ERROR) | E(PL_ST_RESCHEDULED),
+    [PL_ST_RINGING] = E(PL_ST_IN_PROGRESS) | E(PL_ST_NO_ANSWER) | E(PL_ST_BUSY) | E(PL_ST_FAILED) |
+                      E(PL_ST_CANCELED) | E(PL_ST_ERROR) | E(PL_ST_RESCHEDULED),
     [PL_ST_IN_PROGRESS] = E(PL_ST_CALL_DISCONNECTED) | E(PL_ST_ERROR),
     [PL_ST_CALL_DISCONNECTED] = E(PL_ST_COMPLETED) | E(PL_ST_ERROR),
 };
@@ -107,8 +107,7 @@ int pl_state_apply(pl_dbconn *c, const char *execution_id, pl_status to,
 {
     char sources[256];
     pl_status_sources(to, sources, sizeof(sources));
-    const char *p[5] = {execution_id, pl_status_name(to), sources, telephony_patch,
-                        error_message};
+    const char *p[5] = {execution_id, pl_status_name(to), sources, telephony_patch, error_message};
     memset(out, 0, sizeof(*out));
     snprintf(out->execution_id, sizeof(out->execution_id), "%s", execution_id);
     out->to = to;

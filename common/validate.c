@@ -74,8 +74,7 @@ int pl_parse_iso8601(const char *s, int64_t *out)
 {
     const char *p = s;
     int y, mo, d, h, mi, sec = 0, ms = 0;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d))
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
         return PL_ERR_INVALID;
     if (*p != 'T' && *p != 't' && *p != ' ')
         return PL_ERR_INVALID;
@@ -132,4 +131,67 @@ int pl_parse_iso8601(const char *s, int64_t *out)
     int64_t t = (int64_t)timegm(&tm);
     *out = (t - (int64_t)offset_min * 60) * 1000 + ms;
     return PL_OK;
+}
+
+int pl_is_utf8(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c == 0)
+            return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int n;
+        unsigned cp;
+        if ((c & 0xe0) == 0xc0) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + (size_t)n >= len) /* truncated sequence */
+            return 0;
+        for (int k = 1; k <= n; k++) {
+            if ((s[i + (size_t)k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + (size_t)k] & 0x3f);
+        }
+        static const unsigned min_cp[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += (size_t)n + 1;
+    }
+    return 1;
+}
+
+int pl_json_depth(const char *s, size_t len)
+{
+    int depth = 0, max = 0, in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max)
+                max = depth;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return max;
 }

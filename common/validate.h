@@ -2,6 +2,7 @@
 #ifndef PL_VALIDATE_H
 #define PL_VALIDATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* 1 for the canonical 8-4-4-4-12 hex form (either case). */
@@ -17,5 +18,13 @@ int pl_is_http_url(const char *s);
  * "+05:30" / "+0530" / "+05", or nothing (taken as UTC, as Bolna's own example sends). A space
  * may replace the 'T'. Returns 0 and Unix ms in *out, or PL_ERR_INVALID. */
 int pl_parse_iso8601(const char *s, int64_t *out);
+
+/* 1 if the len bytes are well-formed UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF) and contain no NUL. Postgres rejects anything else in text columns. */
+int pl_is_utf8(const char *s, size_t len);
+
+/* Deepest nesting of JSON arrays/objects in text (strings skipped). Parsers recurse per level:
+ * refuse deep documents before parsing them. */
+int pl_json_depth(const char *s, size_t len);
 
 #endif

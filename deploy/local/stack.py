@@ -46,9 +46,11 @@ def _as_postgres(args, **kw):
 
 
 class Postgres:
-    def __init__(self, root=None, port=None):
-        """root: an existing cluster folder to reuse, or None for a new one."""
+    def __init__(self, root=None, port=None, fsync=False):
+        """root: an existing cluster folder to reuse, or None for a new one. fsync off suits
+        throwaway test clusters; benchmarks turn it on to measure what production pays."""
         self.port = port or free_port()
+        self.fsync = fsync
         self.root = root
         self.created = False
 
@@ -79,7 +81,7 @@ class Postgres:
             _as_postgres([PG_BIN + "/pg_ctl", "-D", self.root + "/data", "-l", self.root + "/log",
                           "-w", "-o",
                           f"-p {self.port} -k {self.root}/sock -c listen_addresses=127.0.0.1 "
-                          "-c fsync=off -c max_connections=300"
+                          f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=300"
                           , "start"])
         wait_port(self.port)
         r = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",

@@ -17,7 +17,8 @@ typedef struct {
     size_t cap;
 } vctx;
 
-static int fail(vctx *v, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(vctx *v, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(vctx *v, const char *path, const char *fmt, ...)
 {
@@ -37,9 +38,10 @@ static void join(char *out, size_t cap, const char *base, const char *key)
         out[cap - 1] = '\0';
 }
 
-static const char *const llm_providers[] = {
-    "openai", "azure", "groq", "ollama", "vllm", "openrouter", "together", "deepinfra",
-    "fireworks", "perplexity", "deepseek", "mistral", "llamacpp", "scripted", NULL};
+static const char *const llm_providers[] = {"openai",    "azure",      "groq",     "ollama",
+                                            "vllm",      "openrouter", "together", "deepinfra",
+                                            "fireworks", "perplexity", "deepseek", "mistral",
+                                            "llamacpp",  "scripted",   NULL};
 static const char *const transcriber_providers[] = {"deepgram", "local", NULL};
 static const char *const synthesizer_providers[] = {"elevenlabs", "deepgram", "openai", "local",
                                                     NULL};
@@ -84,8 +86,8 @@ static int need_object(vctx *v, const cJSON *obj, const char *key, const char *b
     return 0;
 }
 
-static int check_string(vctx *v, const cJSON *obj, const char *key, const char *base,
-                        int required, size_t maxlen)
+static int check_string(vctx *v, const cJSON *obj, const char *key, const char *base, int required,
+                        size_t maxlen)
 {
     char path[256];
     join(path, sizeof(path), base, key);
@@ -113,8 +115,7 @@ static int check_enum(vctx *v, const cJSON *obj, const char *key, const char *ba
         return fail(v, path, "must be a string");
     if (!in_list(m->valuestring, allowed)) {
         list_text(allowed, options, sizeof(options));
-        return fail(v, path, "unknown %s '%s'; expected one of: %s", what, m->valuestring,
-                    options);
+        return fail(v, path, "unknown %s '%s'; expected one of: %s", what, m->valuestring, options);
     }
     return 0;
 }
@@ -203,7 +204,8 @@ static int check_tools_config(vctx *v, const cJSON *tc, const char *base, int co
         return -1;
     if (syn != NULL) {
         join(path, sizeof(path), base, "synthesizer");
-        if (check_enum(v, syn, "provider", path, 1, synthesizer_providers, "synthesizer provider") ||
+        if (check_enum(v, syn, "provider", path, 1, synthesizer_providers,
+                       "synthesizer provider") ||
             need_object(v, syn, "provider_config", path, 0, &pc) ||
             check_bool(v, syn, "stream", path) ||
             check_number(v, syn, "buffer_size", path, 0, 100000, 1) ||
@@ -276,7 +278,8 @@ static int check_toolchain(vctx *v, const cJSON *tch, const char *base)
         return 0;
     if (!cJSON_IsArray(pipes))
         return fail(v, path, "must be an array");
-    /* Bolna's schema says an array of strings, its examples send an array of arrays: accept both. */
+    /* Bolna's schema says an array of strings, its examples send an array of arrays: accept both.
+     */
     int i = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, pipes)
@@ -320,10 +323,10 @@ static int check_task_config(vctx *v, const cJSON *tc, const char *base)
         {"trigger_user_online_message_after", 1, 600, 0},
         {"inbound_limit", -1, 1000000, 1},
     };
-    static const char *const bools[] = {"hangup_after_LLMCall", "backchanneling", "ambient_noise",
-                                        "voicemail", "check_if_user_online", "use_fillers",
-                                        "optimize_latency", "dtmf_enabled",
-                                        "disallow_unknown_numbers"};
+    static const char *const bools[] = {
+        "hangup_after_LLMCall",    "backchanneling", "ambient_noise",    "voicemail",
+        "check_if_user_online",    "use_fillers",    "optimize_latency", "dtmf_enabled",
+        "disallow_unknown_numbers"};
     static const char *const strings[] = {"call_cancellation_prompt", "ambient_noise_track",
                                           "check_user_online_message", "call_hangup_message"};
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
@@ -407,8 +410,9 @@ int api_validate_agent_config(const cJSON *config, char *err, size_t cap)
             return -1;
     }
     if (conversations != 1)
-        return fail(&v, "agent_config.tasks", "must hold exactly one task of task_type "
-                                              "'conversation', found %d",
+        return fail(&v, "agent_config.tasks",
+                    "must hold exactly one task of task_type "
+                    "'conversation', found %d",
                     conversations);
     return 0;
 }
@@ -419,8 +423,9 @@ int api_validate_agent_prompts(const cJSON *prompts, char *err, size_t cap)
     if (prompts == NULL || cJSON_IsNull(prompts))
         return fail(&v, "agent_prompts", "is required");
     if (!cJSON_IsObject(prompts))
-        return fail(&v, "agent_prompts", "must be an object like {\"task_1\": "
-                                         "{\"system_prompt\": \"...\"}}");
+        return fail(&v, "agent_prompts",
+                    "must be an object like {\"task_1\": "
+                    "{\"system_prompt\": \"...\"}}");
     const cJSON *p;
     cJSON_ArrayForEach(p, prompts)
     {
@@ -447,7 +452,8 @@ int api_patch_agent_config(cJSON *config, const cJSON *patch, char *err, size_t 
     {
         char path[128];
         snprintf(path, sizeof(path), "agent_config.%s", f->string);
-        if (strcmp(f->string, "agent_name") == 0 || strcmp(f->string, "agent_welcome_message") == 0 ||
+        if (strcmp(f->string, "agent_name") == 0 ||
+            strcmp(f->string, "agent_welcome_message") == 0 ||
             strcmp(f->string, "webhook_url") == 0) {
             cJSON_DeleteItemFromObjectCaseSensitive(config, f->string);
             cJSON_AddItemToObject(config, f->string, cJSON_Duplicate(f, 1));
@@ -484,4 +490,20 @@ int api_patch_agent_config(cJSON *config, const cJSON *patch, char *err, size_t 
         }
     }
     return 0;
+}
+
+const char *api_agent_telephony_provider(const cJSON *config)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(config, "tasks"))
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "task_type");
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "conversation") != 0)
+            continue;
+        const cJSON *tools = cJSON_GetObjectItemCaseSensitive(t, "tools_config");
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(tools, "input");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(in, "provider");
+        return cJSON_IsString(p) ? p->valuestring : NULL;
+    }
+    return NULL;
 }

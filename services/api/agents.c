@@ -11,10 +11,11 @@
 
 static const pl_db_stmt insert_stmt = {
     "agent_insert",
-    "INSERT INTO agents (account_id, agent_name, agent_type, config, prompts, webhook_url)"
-    " VALUES ($1, $2, COALESCE($3, 'other'), $4::jsonb, $5::jsonb, NULLIF($6, ''))"
+    "INSERT INTO agents (account_id, agent_name, agent_type, config, prompts, webhook_url,"
+    " telephony_provider)"
+    " VALUES ($1, $2, COALESCE($3, 'other'), $4::jsonb, $5::jsonb, NULLIF($6, ''), $7)"
     " RETURNING id",
-    6,
+    7,
 };
 
 static const pl_db_stmt list_stmt = {
@@ -40,9 +41,10 @@ static const pl_db_stmt config_stmt = {
 static const pl_db_stmt update_stmt = {
     "agent_update",
     "UPDATE agents SET agent_name = $3, agent_type = COALESCE($4, 'other'), config = $5::jsonb,"
-    " prompts = COALESCE($6::jsonb, prompts), webhook_url = NULLIF($7, ''), updated_at = now()"
+    " prompts = COALESCE($6::jsonb, prompts), webhook_url = NULLIF($7, ''),"
+    " telephony_provider = $8, updated_at = now()"
     " WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
-    7,
+    8,
 };
 
 static const pl_db_stmt delete_stmt = {
@@ -101,16 +103,19 @@ int api_agent_create(pl_req *r)
         return status;
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(body, "agent_config");
     char *cfg_s = cJSON_PrintUnformatted(cfg);
-    char *prompts_s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(body, "agent_prompts"));
-    const char *p[6] = {account, str_or_null(cfg, "agent_name"), str_or_null(cfg, "agent_type"),
-                        cfg_s, prompts_s, str_or_null(cfg, "webhook_url")};
+    char *prompts_s =
+        cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(body, "agent_prompts"));
+    const char *p[7] = {
+        account,   str_or_null(cfg, "agent_name"),  str_or_null(cfg, "agent_type"),   cfg_s,
+        prompts_s, str_or_null(cfg, "webhook_url"), api_agent_telephony_provider(cfg)};
     api_ctx *app = r->app;
     pl_dbconn *c = pl_db_acquire(app->db);
     PGresult *res = pl_db_exec(c, &insert_stmt, p);
     pl_db_release(app->db, c);
     if (pl_db_ok(res)) {
         char out[160];
-        snprintf(out, sizeof(out), "{\"agent_id\":\"%s\",\"status\":\"created\",\"state\":\"created\"}",
+        snprintf(out, sizeof(out),
+                 "{\"agent_id\":\"%s\",\"status\":\"created\",\"state\":\"created\"}",
                  PQgetvalue(res, 0, 0));
         status = pl_http_json(r, 200, out);
     } else {
@@ -151,13 +156,14 @@ static int save_agent(pl_req *r, const char *account, const cJSON *cfg, const cJ
     api_ctx *app = r->app;
     char *cfg_s = cJSON_PrintUnformatted(cfg);
     char *prompts_s = prompts != NULL ? cJSON_PrintUnformatted(prompts) : NULL;
-    const char *p[7] = {r->params[0],
+    const char *p[8] = {r->params[0],
                         account,
                         str_or_null(cfg, "agent_name"),
                         str_or_null(cfg, "agent_type"),
                         cfg_s,
                         prompts_s,
-                        str_or_null(cfg, "webhook_url")};
+                        str_or_null(cfg, "webhook_url"),
+                        api_agent_telephony_provider(cfg)};
     pl_dbconn *c = pl_db_acquire(app->db);
     PGresult *res = pl_db_exec(c, &update_stmt, p);
     pl_db_release(app->db, c);
@@ -209,7 +215,8 @@ int api_agent_patch(pl_req *r)
     const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(body, "agent_prompts");
     if (patch == NULL && prompts == NULL) {
         cJSON_Delete(body);
-        return pl_http_error(r, 422, "body: nothing to patch; send agent_config and/or agent_prompts");
+        return pl_http_error(r, 422,
+                             "body: nothing to patch; send agent_config and/or agent_prompts");
     }
     api_ctx *app = r->app;
     const char *p[2] = {r->params[0], account};
@@ -230,7 +237,8 @@ int api_agent_patch(pl_req *r)
     else if (prompts != NULL && api_validate_agent_prompts(prompts, err, sizeof(err)) != 0)
         status = pl_http_error(r, 422, "%s", err);
     else
-        status = save_agent(r, account, cfg, prompts, "{\"message\":\"success\",\"state\":\"updated\"}");
+        status =
+            save_agent(r, account, cfg, prompts, "{\"message\":\"success\",\"state\":\"updated\"}");
     PQclear(res);
     cJSON_Delete(cfg);
     cJSON_Delete(body);
@@ -312,6 +320,7 @@ int api_agent_stop(pl_req *r)
         if (pl_state_apply(c, PQgetvalue(res, i, 0), PL_ST_STOPPED, NULL, NULL, &one) != 0)
             continue;
         cJSON_AddItemToArray(ids, cJSON_CreateString(one.execution_id));
+        exec_cache_invalidate(app->executions, one.execution_id);
         if (nt < 64)
             t[nt++] = one;
         else
@@ -352,7 +361,7 @@ static int query_param(pl_req *r, const char *name, char *buf, size_t cap)
     if (n == -1)
         return 0;
     if (n < 0 || (size_t)n >= cap - 1) {
-        pl_http_error(r, 422, "%s: value is too long", name);
+        pl_http_error(r, 422, "%s: value is too long or not valid UTF-8", name);
         return -1;
     }
     return 1;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "bus.h"
+#include "exec_cache.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -21,6 +22,7 @@ typedef struct {
     long redis_pool;
     const char *migrations_dir;
     long auth_cache_ttl_s;
+    long exec_cache_ms;
 } api_config;
 
 typedef struct {
@@ -28,6 +30,7 @@ typedef struct {
     pl_db *db;
     pl_redis *redis;
     pl_bus_pub *bus;
+    exec_cache *executions;
 } api_ctx;
 
 /* settings.c */
@@ -45,6 +48,8 @@ int api_auth(pl_req *r, char account_id[40]);
 /* agent_config.c: validates an agent body; 0, or -1 with a message naming the field in err. */
 int api_validate_agent_config(const cJSON *config, char *err, size_t cap);
 int api_validate_agent_prompts(const cJSON *prompts, char *err, size_t cap);
+/* The conversation task's input (telephony) provider of a validated config, or NULL. */
+const char *api_agent_telephony_provider(const cJSON *config);
 /* Applies a PATCH agent_config onto a full config (both validated by the caller after). */
 int api_patch_agent_config(cJSON *config, const cJSON *patch, char *err, size_t cap);
 
@@ -68,8 +73,8 @@ int api_db_error(pl_req *r, const PGresult *res, const char *what);
 
 /* reply.c: runs a statement whose first row's first column is a JSON text and replies 200 with
  * it; replies 404 with `notfound` when there is no row (or the value is NULL). */
-int api_reply_row_json(pl_req *r, const pl_db_stmt *st, const char *const *params,
-                       const char *what, const char *notfound);
+int api_reply_row_json(pl_req *r, const pl_db_stmt *st, const char *const *params, const char *what,
+                       const char *notfound);
 
 /* Checks a path id is a UUID; otherwise replies 422 naming `field` and returns -1. */
 int api_path_uuid(pl_req *r, const char *id, const char *field);

@@ -13,13 +13,20 @@
 #define CACHE_SLOTS 1024
 
 typedef struct {
+    pthread_mutex_t mu; /* one lock per slot: request threads rarely meet */
     char hash[65];
     char account_id[40];
     time_t expires;
 } cache_entry;
 
 static cache_entry cache[CACHE_SLOTS];
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_init(void)
+{
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        pthread_mutex_init(&cache[i].mu, NULL);
+}
 
 static unsigned slot_of(const char *hash)
 {
@@ -33,23 +40,25 @@ static int cache_get(const char *hash, char account_id[40])
 {
     unsigned s = slot_of(hash);
     int hit = 0;
-    pthread_mutex_lock(&cache_mu);
+    pthread_once(&cache_once, cache_init);
+    pthread_mutex_lock(&cache[s].mu);
     if (strcmp(cache[s].hash, hash) == 0 && cache[s].expires > time(NULL)) {
         memcpy(account_id, cache[s].account_id, 40);
         hit = 1;
     }
-    pthread_mutex_unlock(&cache_mu);
+    pthread_mutex_unlock(&cache[s].mu);
     return hit;
 }
 
 static void cache_put(const char *hash, const char *account_id, long ttl)
 {
     unsigned s = slot_of(hash);
-    pthread_mutex_lock(&cache_mu);
+    pthread_once(&cache_once, cache_init);
+    pthread_mutex_lock(&cache[s].mu);
     memcpy(cache[s].hash, hash, 65);
     snprintf(cache[s].account_id, sizeof(cache[s].account_id), "%s", account_id);
     cache[s].expires = time(NULL) + ttl;
-    pthread_mutex_unlock(&cache_mu);
+    pthread_mutex_unlock(&cache[s].mu);
 }
 
 static const pl_db_stmt key_stmt = {
@@ -60,7 +69,8 @@ static const pl_db_stmt key_stmt = {
 
 static int deny(pl_req *r)
 {
-    pl_http_json(r, 401, "{\"error\":401,\"message\":\"Access denied\",\"detail\":\"Access denied\"}");
+    pl_http_json(r, 401,
+                 "{\"error\":401,\"message\":\"Access denied\",\"detail\":\"Access denied\"}");
     return -1;
 }
 

@@ -24,14 +24,12 @@
 
 static const pl_db_stmt create_stmt = {
     "call_create",
-    "WITH ag AS (SELECT id, account_id, config FROM agents"
+    "WITH ag AS (SELECT id, account_id, telephony_provider FROM agents"
     "  WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL),"
     " ins AS (INSERT INTO executions (account_id, agent_id, status, to_number, from_number,"
     "  user_data, agent_data, retry_config, bypass_call_guardrails, scheduled_at, provider)"
     "  SELECT account_id, id, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::boolean,"
-    "   to_timestamp($10::float8 / 1000),"
-    "   jsonb_path_query_first(config,"
-    "    '$.tasks[*] ? (@.task_type == \"conversation\").tools_config.input.provider') #>> '{}'"
+    "   to_timestamp($10::float8 / 1000), telephony_provider"
     "  FROM ag RETURNING id, account_id, agent_id, status),"
     " ev AS (INSERT INTO execution_events (execution_id, account_id, status)"
     "  SELECT id, account_id, status FROM ins RETURNING id),"
@@ -108,16 +106,18 @@ static int check_retry_config(const cJSON *rc, char *err, size_t cap)
         } else if (strcmp(k, "retry_intervals_minutes") == 0) {
             const cJSON *s;
             if (!cJSON_IsArray(f) || cJSON_GetArraySize(f) == 0 || cJSON_GetArraySize(f) > 10) {
-                snprintf(err, cap, "retry_config.retry_intervals_minutes: must be an array of 1 "
-                                   "to 10 integers");
+                snprintf(err, cap,
+                         "retry_config.retry_intervals_minutes: must be an array of 1 "
+                         "to 10 integers");
                 return -1;
             }
             cJSON_ArrayForEach(s, f)
             {
                 if (!cJSON_IsNumber(s) || s->valuedouble != (double)(int)s->valuedouble ||
                     s->valueint < 1 || s->valueint > 10080) {
-                    snprintf(err, cap, "retry_config.retry_intervals_minutes: items must be "
-                                       "integers from 1 to 10080 (one week)");
+                    snprintf(err, cap,
+                             "retry_config.retry_intervals_minutes: items must be "
+                             "integers from 1 to 10080 (one week)");
                     return -1;
                 }
             }
@@ -167,8 +167,9 @@ static int parse_call(const cJSON *body, call_request *c, char *err, size_t cap)
     c->to = to->valuestring;
     if (from != NULL && !cJSON_IsNull(from)) {
         if (!cJSON_IsString(from) || !pl_is_e164(from->valuestring))
-            return snprintf(err, cap, "from_phone_number: must be an E.164 number such as "
-                                      "+14155550100"),
+            return snprintf(err, cap,
+                            "from_phone_number: must be an E.164 number such as "
+                            "+14155550100"),
                    -1;
         c->from = from->valuestring;
     }
@@ -203,11 +204,22 @@ static int parse_call(const cJSON *body, call_request *c, char *err, size_t cap)
     return 0;
 }
 
+static int idempotency_key_ok(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > 255)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)k[i] < 0x20 || (unsigned char)k[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
 static int reply_done(pl_req *r, const char *execution_id)
 {
     char out[256];
-    snprintf(out, sizeof(out), "{\"message\":\"done\",\"status\":\"queued\",\"execution_id\":\"%s\"}",
-             execution_id);
+    snprintf(out, sizeof(out),
+             "{\"message\":\"done\",\"status\":\"queued\",\"execution_id\":\"%s\"}", execution_id);
     return pl_http_json(r, 200, out);
 }
 
@@ -226,8 +238,10 @@ static int idempotent_replay(pl_req *r, pl_dbconn *c, const char *account, const
         if (strcmp(PQgetvalue(res, 0, 1), hash) == 0)
             reply_done(r, PQgetvalue(res, 0, 0));
         else
-            pl_http_error(r, 422, "Idempotency-Key '%s' was already used with a different request "
-                                  "body", key);
+            pl_http_error(r, 422,
+                          "Idempotency-Key '%s' was already used with a different request "
+                          "body",
+                          key);
         rc = 1;
     }
     PQclear(res);
@@ -264,10 +278,12 @@ int api_call_create(pl_req *r)
     }
     const char *idem = pl_http_header(r, "Idempotency-Key");
     char hash[65] = "";
-    if (idem != NULL && (idem[0] == '\0' || strlen(idem) > 255)) {
+    if (idem != NULL && !idempotency_key_ok(idem)) {
         call_request_free(&call);
         cJSON_Delete(body);
-        return pl_http_error(r, 422, "Idempotency-Key: must be 1 to 255 characters");
+        return pl_http_error(r, 422,
+                             "Idempotency-Key: must be 1 to 255 printable ASCII "
+                             "characters");
     }
     if (idem != NULL) {
         char *canon = cJSON_PrintUnformatted(body);
@@ -366,8 +382,8 @@ int api_call_stop(pl_req *r)
                              "can be stopped",
                              r->params[0], pl_status_name(t.from));
     if (rc != 0)
-        return pl_http_error(r, 500, "internal error while stopping %s; retry later",
-                             r->params[0]);
+        return pl_http_error(r, 500, "internal error while stopping %s; retry later", r->params[0]);
+    exec_cache_invalidate(app->executions, r->params[0]);
     /* Tidy the delayed set; the scheduler would skip the stopped call anyway. */
     const char *kv[4] = {"execution_id", r->params[0], "attempt", attempt};
     int removed = 0;
@@ -376,7 +392,7 @@ int api_call_stop(pl_req *r)
     pl_redis_release(app->redis, rcn);
     pl_state_publish(app->bus, &t);
     char out[256];
-    snprintf(out, sizeof(out), "{\"message\":\"done\",\"status\":\"stopped\",\"execution_id\":\"%s\"}",
-             r->params[0]);
+    snprintf(out, sizeof(out),
+             "{\"message\":\"done\",\"status\":\"stopped\",\"execution_id\":\"%s\"}", r->params[0]);
     return pl_http_json(r, 200, out);
 }

@@ -1,5 +1,6 @@
 /* GET /executions/{id}, GET /executions/{id}/log and GET /user/me. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "api.h"
 
@@ -43,7 +44,37 @@ static int execution_reply(pl_req *r, const pl_db_stmt *st, const char *what)
 
 int api_execution_get(pl_req *r)
 {
-    return execution_reply(r, &get_stmt, "execution get");
+    api_ctx *app = r->app;
+    char account[40];
+    if (api_auth(r, account) != 0)
+        return 401;
+    const char *id = r->params[0];
+    if (api_path_uuid(r, id, "execution_id") != 0)
+        return 422;
+    char *json;
+    size_t len;
+    uint64_t gen;
+    if (exec_cache_get(app->executions, id, account, &json, &len, &gen)) {
+        pl_http_send(r, 200, "application/json", json, len, NULL);
+        free(json);
+        return 200;
+    }
+    const char *p[2] = {id, account};
+    pl_dbconn *c = pl_db_acquire(app->db);
+    PGresult *res = pl_db_exec(c, &get_stmt, p);
+    pl_db_release(app->db, c);
+    int status;
+    if (!pl_db_ok(res)) {
+        status = api_db_error(r, res, "execution get");
+    } else if (PQntuples(res) == 0) {
+        status = pl_http_error(r, 404, "execution %s not found", id);
+    } else {
+        len = (size_t)PQgetlength(res, 0, 0);
+        exec_cache_put(app->executions, id, account, PQgetvalue(res, 0, 0), len, gen);
+        status = pl_http_send(r, 200, "application/json", PQgetvalue(res, 0, 0), len, NULL);
+    }
+    PQclear(res);
+    return status;
 }
 
 int api_execution_log(pl_req *r)

@@ -45,11 +45,16 @@ int main(int argc, char **argv)
     if (rc != PL_OK)
         return 1;
     app.redis = pl_redis_open(app.cfg.common.redis_url, app.cfg.common.redis_prefix,
-                              (int)app.cfg.redis_pool + 2);
+                              (int)app.cfg.redis_pool + 4);
     if (app.redis == NULL)
         return 1;
     app.bus = pl_bus_pub_open(app.redis, app.cfg.common.bus_bind, app.cfg.common.bus_advertise);
     if (app.bus == NULL)
+        return 1;
+
+    app.executions = exec_cache_new(16384, app.cfg.exec_cache_ms);
+    if (app.executions == NULL ||
+        exec_cache_watch(app.executions, app.redis, pl_bus_pub_url(app.bus)) != PL_OK)
         return 1;
 
     pl_http_opts ho = {
@@ -67,6 +72,7 @@ int main(int argc, char **argv)
         pause();
     PL_INFO("api stopping: finishing requests in flight");
     pl_http_stop(http); /* returns once in-flight requests are done */
+    exec_cache_free(app.executions);
     pl_bus_pub_close(app.bus);
     pl_redis_close(app.redis);
     pl_db_close(app.db);

@@ -1,8 +1,8 @@
 #include "api.h"
 #include "validate.h"
 
-int api_reply_row_json(pl_req *r, const pl_db_stmt *st, const char *const *params,
-                       const char *what, const char *notfound)
+int api_reply_row_json(pl_req *r, const pl_db_stmt *st, const char *const *params, const char *what,
+                       const char *notfound)
 {
     api_ctx *app = r->app;
     pl_dbconn *c = pl_db_acquire(app->db);

@@ -20,5 +20,7 @@ const pl_cfg_opt api_config_opts[] = {
      "folder of NNN_name.sql migrations applied at start"},
     {"PL_API_AUTH_CACHE_TTL", PL_CFG_INT, offsetof(api_config, auth_cache_ttl_s), "30", 0, 3600,
      "seconds an API key lookup is cached in process (0 disables)"},
+    {"PL_API_EXEC_CACHE_MS", PL_CFG_INT, offsetof(api_config, exec_cache_ms), "2000", 0, 600000,
+     "GET /executions cache: longest staleness if a bus event is lost (0 disables)"},
 };
 const size_t api_config_nopts = sizeof(api_config_opts) / sizeof(api_config_opts[0]);

@@ -306,6 +306,17 @@ def test_bad_request_bodies(ctx):
         for path in ("/v2/agent", "/call"):
             r = ctx.http("POST", path, raw=raw, key=ctx.key)
             assert r.status == status and msg in r.json["message"], (path, raw, r)
+    deep = b'{"a":' * 800 + b"1" + b"}" * 800
+    for path in ("/v2/agent", "/call"):
+        r = ctx.http("POST", path, raw=deep, key=ctx.key)
+        assert r.status == 400 and "deeper than 64 levels" in r.json["message"], (path, r)
+    r = ctx.http("PATCH", f"/v2/agent/{ctx.agent_id}", raw=deep, key=ctx.key)
+    assert r.status == 400, r
+    for raw in (b'{"agent_id": "A\xff"}', b'{"user_data": {"k": "\xc3"}}', b'{"a": "x\x00y"}'):
+        r = ctx.http("POST", "/call", raw=raw, key=ctx.key)
+        assert r.status == 400 and "UTF-8" in r.json["message"], (raw, r)
+    r = ctx.http("POST", "/v2/agent", raw=b'{"agent_config": {"agent_name": "A\xff"}}', key=ctx.key)
+    assert r.status == 400, r
     big = b'{"agent_id": "' + b"x" * (1024 * 1024 + 10) + b'"}'
     for path in ("/v2/agent", "/call", f"/v2/agent/{ctx.agent_id}"):
         method = "PUT" if path.startswith("/v2/agent/") else "POST"
@@ -327,6 +338,8 @@ def test_unknown_path_and_method(ctx):
     assert ctx.http("GET", "/nowhere", key=ctx.key).status == 404
     r = ctx.http("DELETE", "/call", key=ctx.key)
     assert r.status == 405 and r.json["error"] == 405, r
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert ctx.http("POST", path, raw=b"{}").status == 405, path
 
 
 # ---------------------------------------------------------------- calls
@@ -491,6 +504,8 @@ def test_idempotency_key(ctx):
     assert r4.status == 200 and r4.json["execution_id"] != r1.json["execution_id"]
     r5 = call(ctx, headers={"Idempotency-Key": "k" * 256})
     assert r5.status == 422
+    r6 = call(ctx, headers={"Idempotency-Key": "caf\xe9"})  # Latin-1 bytes on the wire
+    assert r6.status == 422 and "Idempotency-Key" in r6.json["message"], r6
 
 
 def test_idempotency_under_concurrency(ctx):
@@ -577,6 +592,7 @@ def test_agent_executions_pagination_and_filters(ctx):
     assert ctx.http("GET", f"/v2/agent/{aid}/executions?to={future}&from=2000-01-01T00:00:00Z",
                     key=ctx.key).json["total"] == 23
     for q, field in (("page_size=51", "page_size"), ("page_number=0", "page_number"),
+                     ("batch_id=%FF", "batch_id"), ("provider=%C3", "provider"),
                      ("page_size=abc", "page_size"), ("status=done", "status"),
                      ("call_type=sideways", "call_type"), ("from=yesterday", "from"),
                      ("answered_by_voice_mail=maybe", "answered_by_voice_mail")):

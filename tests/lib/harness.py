@@ -34,8 +34,9 @@ class Response:
 class Service:
     """One running service binary with its own log file."""
 
-    def __init__(self, name, env, port, logdir):
+    def __init__(self, name, env, port, logdir, binary=None):
         self.name = name
+        self.binary = binary or name
         self.env = env
         self.port = port
         self.log_path = os.path.join(logdir, f"{name}.log")
@@ -43,7 +44,7 @@ class Service:
 
     def start(self):
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([os.path.join(ROOT, "build", "bin", self.name)], env=self.env,
+        self.proc = subprocess.Popen([os.path.join(ROOT, "build", "bin", self.binary)], env=self.env,
                                      stdout=log, stderr=log, cwd=ROOT, start_new_session=True)
         if self.port:
             stack.wait_port(self.port, timeout=20, proc=self.proc)
@@ -64,12 +65,12 @@ class Service:
 
 
 class Suite:
-    def __init__(self, name):
+    def __init__(self, name, fsync=False):
         self.name = name
         self.workdir = os.path.join(ROOT, "build", "test-runs", name)
         shutil.rmtree(self.workdir, ignore_errors=True)
         os.makedirs(self.workdir)
-        self.pg = stack.Postgres().start()
+        self.pg = stack.Postgres(fsync=fsync).start()
         self.redis = stack.Redis(os.path.join(self.workdir, "redis")).start()
         self.services = {}
         self._conns = {}
@@ -86,11 +87,15 @@ class Suite:
         e.update({k: str(v) for k, v in extra.items()})
         return e
 
-    def start_api(self, **extra):
+    def start_api(self, name="api", **extra):
+        """Starts an api replica; the first one is the default target of http()."""
         port = stack.free_port()
-        svc = Service("api", self.env(PL_API_PORT=port, **extra), port, self.workdir).start()
-        self.services["api"] = svc
-        self.api_port = port
+        svc = Service(name, self.env(PL_API_PORT=port, **extra), port, self.workdir,
+                      binary="api").start()
+        self.services[name] = svc
+        svc.port = port
+        if not hasattr(self, "api_port"):
+            self.api_port = port
         return svc
 
     def admin(self, *args):
@@ -143,3 +148,27 @@ def eventually(fn, timeout=5.0, interval=0.02):
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+# A minimal valid agent on the local providers, for suites that only need *an* agent.
+AGENT_FOR_TESTS = {
+    "agent_config": {
+        "agent_name": "Test agent",
+        "agent_welcome_message": "Hello {name}",
+        "tasks": [{
+            "task_type": "conversation",
+            "tools_config": {
+                "llm_agent": {"agent_type": "simple_llm_agent", "agent_flow_type": "streaming",
+                              "llm_config": {"provider": "scripted", "model": "parley-scripted"}},
+                "synthesizer": {"provider": "local", "provider_config": {"voice": "kal16"}},
+                "transcriber": {"provider": "local"},
+                "input": {"provider": "twilio", "format": "wav"},
+                "output": {"provider": "twilio", "format": "wav"},
+            },
+            "toolchain": {"execution": "parallel",
+                          "pipelines": [["transcriber", "llm", "synthesizer"]]},
+            "task_config": {"hangup_after_silence": 10},
+        }],
+    },
+    "agent_prompts": {"task_1": {"system_prompt": "You are a test agent."}},
+}

@@ -14,7 +14,7 @@ static int check_passed, check_failed;
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            printf("    %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                   \
+            printf("    %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                    \
             check_case_failed = 1;                                                                 \
         }                                                                                          \
     } while (0)

@@ -35,7 +35,7 @@ static void discovery_and_prefix_filter(void)
         return;
     CHECK(strncmp(pl_bus_pub_url(p), "tcp://127.0.0.1:", 16) == 0);
     const char *prefixes[1] = {"exec.status."};
-    pl_bus_sub *s = pl_bus_sub_open(r, prefixes, 1);
+    pl_bus_sub *s = pl_bus_sub_open(r, prefixes, 1, NULL);
     CHECK(pl_bus_sub_peers(s) >= 1);
     /* pub/sub connects asynchronously: publish until the subscriber hears one. */
     char *got = NULL;
@@ -65,7 +65,7 @@ static void discovery_and_prefix_filter(void)
 static void late_publisher_is_found(void)
 {
     const char *prefixes[1] = {"exec."};
-    pl_bus_sub *s = pl_bus_sub_open(r, prefixes, 1);
+    pl_bus_sub *s = pl_bus_sub_open(r, prefixes, 1, NULL);
     int before = pl_bus_sub_peers(s);
     pl_bus_pub *p = pl_bus_pub_open(r, "tcp://127.0.0.1:0", NULL);
     char *got = NULL;

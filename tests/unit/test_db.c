@@ -58,8 +58,8 @@ static void prepared_statements_reused(void)
         CHECK_STR(PQgetvalue(r, 0, 0), "hi!");
         PQclear(r);
     }
-    PGresult *r = pl_db_query(c, "SELECT count(*) FROM pg_prepared_statements WHERE name = 't_echo'",
-                              0, NULL);
+    PGresult *r = pl_db_query(
+        c, "SELECT count(*) FROM pg_prepared_statements WHERE name = 't_echo'", 0, NULL);
     CHECK_STR(PQgetvalue(r, 0, 0), "1");
     PQclear(r);
     pl_db_release(db, c);

@@ -58,8 +58,8 @@ static size_t collect(char *p, size_t sz, size_t n, void *u)
 }
 
 /* Performs one request; returns the status, the body in *out (caller frees). */
-static long request(const char *method, const char *path, const char *body, size_t len,
-                    char **out, char **headers)
+static long request(const char *method, const char *path, const char *body, size_t len, char **out,
+                    char **headers)
 {
     CURL *c = curl_easy_init();
     char url[256];

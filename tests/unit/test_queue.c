@@ -1,4 +1,5 @@
-/* queue: streams with consumer groups, claims of a dead consumer's work, delayed work. Real Redis. */
+/* queue: streams with consumer groups, claims of a dead consumer's work, delayed work. Real Redis.
+ */
 #include <unistd.h>
 
 #include "check.h"

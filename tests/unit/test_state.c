@@ -26,7 +26,7 @@ static void edges_follow_design(void)
     CHECK(pl_status_edge(PL_ST_RINGING, PL_ST_RESCHEDULED));
     CHECK(pl_status_edge(PL_ST_RESCHEDULED, PL_ST_QUEUED));
     CHECK(pl_status_edge(PL_ST_CALL_DISCONNECTED, PL_ST_COMPLETED));
-    CHECK(!pl_status_edge(PL_ST_IN_PROGRESS, PL_ST_RINGING));      /* never backwards */
+    CHECK(!pl_status_edge(PL_ST_IN_PROGRESS, PL_ST_RINGING)); /* never backwards */
     CHECK(!pl_status_edge(PL_ST_CALL_DISCONNECTED, PL_ST_QUEUED));
     CHECK(!pl_status_edge(PL_ST_IN_PROGRESS, PL_ST_COMPLETED)); /* post-processing first */
     CHECK(!pl_status_edge(PL_ST_INITIATED, PL_ST_STOPPED));
@@ -92,8 +92,8 @@ static void late_callback_cannot_move_backwards(void)
     CHECK(pl_state_apply(c, id, PL_ST_CALL_DISCONNECTED, NULL, NULL, &t) == 0);
     /* duplicate delivery of the same status: refused, nothing written */
     CHECK(pl_state_apply(c, id, PL_ST_CALL_DISCONNECTED, NULL, NULL, &t) == PL_ERR_CONFLICT);
-    CHECK(pl_state_apply(c, "00000000-0000-0000-0000-000000000000", PL_ST_QUEUED, NULL, NULL,
-                         &t) == PL_ERR_NOTFOUND);
+    CHECK(pl_state_apply(c, "00000000-0000-0000-0000-000000000000", PL_ST_QUEUED, NULL, NULL, &t) ==
+          PL_ERR_NOTFOUND);
     pl_db_release(db, c);
     CHECK(count("SELECT count(*) FROM execution_events WHERE execution_id = $1", id) == 1);
     CHECK(count("SELECT count(*) FROM executions WHERE id = $1 AND status = 'call-disconnected'",

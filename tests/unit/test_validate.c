@@ -15,8 +15,8 @@ static void e164_numbers(void)
 {
     CHECK(pl_is_e164("+14155550100"));
     CHECK(pl_is_e164("+919876543210"));
-    CHECK(pl_is_e164("+4930123"));          /* 7 digits: shortest allowed */
-    CHECK(pl_is_e164("+123456789012345"));  /* 15 digits: longest */
+    CHECK(pl_is_e164("+4930123"));           /* 7 digits: shortest allowed */
+    CHECK(pl_is_e164("+123456789012345"));   /* 15 digits: longest */
     CHECK(!pl_is_e164("+1234567890123456")); /* 16 */
     CHECK(!pl_is_e164("+123456"));
     CHECK(!pl_is_e164("14155550100"));
@@ -59,11 +59,36 @@ static void iso8601_variants(void)
     CHECK(pl_parse_iso8601("", &ms) != 0);
 }
 
+static void utf8_wellformed(void)
+{
+    CHECK(pl_is_utf8("plain", 5));
+    CHECK(pl_is_utf8("caf\xc3\xa9", 5));      /* é */
+    CHECK(pl_is_utf8("\xe2\x82\xac", 3));     /* € */
+    CHECK(pl_is_utf8("\xf0\x9f\x98\x80", 4)); /* 😀 */
+    CHECK(!pl_is_utf8("A\xff", 2));
+    CHECK(!pl_is_utf8("\xc3", 1));             /* truncated */
+    CHECK(!pl_is_utf8("\xc0\xaf", 2));         /* overlong '/' */
+    CHECK(!pl_is_utf8("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(!pl_is_utf8("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+    CHECK(!pl_is_utf8("a\0b", 3));             /* NUL */
+}
+
+static void json_depth(void)
+{
+    CHECK(pl_json_depth("{}", 2) == 1);
+    CHECK(pl_json_depth("{\"a\":[1,{\"b\":[]}]}", 17) == 4);
+    CHECK(pl_json_depth("{\"a\":\"[[[[{{{\"}", 14) == 1); /* brackets inside strings */
+    CHECK(pl_json_depth("[\"\\\"[[\"]", 8) == 1);         /* escaped quote in a string */
+    CHECK(pl_json_depth("1", 1) == 0);
+}
+
 int main(void)
 {
     RUN(uuid_forms);
     RUN(e164_numbers);
     RUN(http_urls);
     RUN(iso8601_variants);
+    RUN(utf8_wellformed);
+    RUN(json_depth);
     return check_summary();
 }

@@ -61,10 +61,9 @@ int main(int argc, char **argv)
     pl_dbconn *c = pl_db_acquire(db);
     int rc = pl_db_migrate(c, dir != NULL ? dir : "proto/sql") == PL_OK ? 0 : 1;
     if (rc == 0 && strcmp(argv[1], "create-account") == 0) {
-        const char *p[4] = {arg(argc, argv, "--name", "Demo"),
-                            arg(argc, argv, "--email", "demo@example.com"),
-                            arg(argc, argv, "--concurrency", "10"),
-                            arg(argc, argv, "--wallet", "100")};
+        const char *p[4] = {
+            arg(argc, argv, "--name", "Demo"), arg(argc, argv, "--email", "demo@example.com"),
+            arg(argc, argv, "--concurrency", "10"), arg(argc, argv, "--wallet", "100")};
         PGresult *r = pl_db_query(c,
                                   "INSERT INTO accounts (name, email, concurrency_max, wallet)"
                                   " VALUES ($1, $2, $3::int, $4::numeric) RETURNING id",

@@ -31,7 +31,7 @@ int main(int argc, char **argv)
         return 1;
     static const char *const all[1] = {""};
     const char *const *prefixes = argc > 1 ? (const char *const *)(argv + 1) : all;
-    pl_bus_sub *s = pl_bus_sub_open(r, prefixes, argc > 1 ? argc - 1 : 1);
+    pl_bus_sub *s = pl_bus_sub_open(r, prefixes, argc > 1 ? argc - 1 : 1, NULL);
     if (s == NULL)
         return 1;
     signal(SIGTERM, on_signal);
