@@ -27,9 +27,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: hello PORT THREADS\n");
         return 2;
     }
-    const char *opts[] = {"listening_ports", argv[1], "num_threads", argv[2], "tcp_nodelay", "1",
-                          "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
-                          "listen_backlog", "1024", NULL};
+    const char *opts[] = {"listening_ports",
+                          argv[1],
+                          "num_threads",
+                          argv[2],
+                          "tcp_nodelay",
+                          "1",
+                          "enable_keep_alive",
+                          "yes",
+                          "keep_alive_timeout_ms",
+                          "5000",
+                          "listen_backlog",
+                          "1024",
+                          NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     struct mg_context *ctx = mg_start(&cb, NULL, opts);
