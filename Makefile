@@ -18,8 +18,9 @@ COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
 LIB        := $(B)/libparley.a
 
-SERVICES := api
-API_SRC  := $(wildcard services/api/*.c)
+# Every folder under services/ is one binary build/bin/<folder>, from all its .c files.
+SERVICES := $(notdir $(wildcard services/*))
+SERVICE_BINS := $(SERVICES:%=$(B)/bin/%)
 ADMIN_SRC := $(wildcard tools/admin/*.c)
 EVENTS_SRC := $(wildcard tools/events/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -29,17 +30,18 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 .PHONY: all install run stop test bench bench-api format format-check clean
 
-all: $(B)/bin/api $(B)/bin/parley-admin $(B)/bin/parley-events $(UNIT_BIN) $(BENCH_BIN)
+all: $(SERVICE_BINS) $(B)/bin/parley-admin $(B)/bin/parley-events $(UNIT_BIN) $(BENCH_BIN)
 
 $(B)/obj/%.o: %.c $(wildcard common/*.h) $(wildcard services/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -I$(dir $<) -c $< -o $@
 
 $(LIB): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
 
-$(B)/bin/api: $(API_SRC:%.c=$(B)/obj/%.o) $(LIB)
+.SECONDEXPANSION:
+$(SERVICE_BINS): $(B)/bin/%: $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard services/%/*.c)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
