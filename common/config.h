@@ -29,6 +29,7 @@ typedef struct {
     const char *bus_advertise;
     const char *log_level;
     const char *service_id;
+    const char *migrations_dir;
 } pl_common_config;
 
 #define PL_CFG_COMMON_OPTS(type)                                                                   \
@@ -74,9 +75,16 @@ typedef struct {
          0,                                                                                        \
          0,                                                                                        \
          "debug, info, warn or error"},                                                            \
+        {"PL_SERVICE_ID",                                                                          \
+         PL_CFG_STR,                                                                               \
+         offsetof(type, common.service_id),                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         0,                                                                                        \
+         "unique id of this replica (default: name-hostname-pid)"},                                \
     {                                                                                              \
-        "PL_SERVICE_ID", PL_CFG_STR, offsetof(type, common.service_id), NULL, 0, 0,                \
-            "unique id of this replica (default: hostname-pid)"                                    \
+        "PL_MIGRATIONS_DIR", PL_CFG_STR, offsetof(type, common.migrations_dir), "proto/sql", 0, 0, \
+            "folder of NNN_name.sql migrations applied at start (once each, under a lock)"         \
     }
 
 /* Fills `target` from the environment. Returns 0, or -1 with a message in err. */

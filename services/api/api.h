@@ -11,6 +11,7 @@
 #include "db.h"
 #include "http.h"
 #include "redis.h"
+#include "service.h"
 
 typedef struct {
     pl_common_config common;
@@ -20,14 +21,14 @@ typedef struct {
     long max_body;
     long db_pool;
     long redis_pool;
-    const char *migrations_dir;
     long auth_cache_ttl_s;
     long exec_cache_ms;
 } api_config;
 
 typedef struct {
     api_config cfg;
-    pl_db *db;
+    pl_service svc;
+    pl_db *db; /* = svc.db, svc.redis, svc.bus: the handlers' shorthands */
     pl_redis *redis;
     pl_bus_pub *bus;
     exec_cache *executions;

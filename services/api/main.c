@@ -36,21 +36,12 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
 
-    app.db = pl_db_open(app.cfg.common.database_url, (int)app.cfg.db_pool);
-    if (app.db == NULL)
+    if (pl_service_open(&app.svc, "api", &app.cfg.common, (int)app.cfg.db_pool,
+                        (int)app.cfg.redis_pool) != PL_OK)
         return 1;
-    pl_dbconn *c = pl_db_acquire(app.db);
-    int rc = pl_db_migrate(c, app.cfg.migrations_dir);
-    pl_db_release(app.db, c);
-    if (rc != PL_OK)
-        return 1;
-    app.redis = pl_redis_open(app.cfg.common.redis_url, app.cfg.common.redis_prefix,
-                              (int)app.cfg.redis_pool + 4);
-    if (app.redis == NULL)
-        return 1;
-    app.bus = pl_bus_pub_open(app.redis, app.cfg.common.bus_bind, app.cfg.common.bus_advertise);
-    if (app.bus == NULL)
-        return 1;
+    app.db = app.svc.db;
+    app.redis = app.svc.redis;
+    app.bus = app.svc.bus;
 
     app.executions = exec_cache_new(16384, app.cfg.exec_cache_ms);
     if (app.executions == NULL ||
@@ -73,9 +64,7 @@ int main(int argc, char **argv)
     PL_INFO("api stopping: finishing requests in flight");
     pl_http_stop(http); /* returns once in-flight requests are done */
     exec_cache_free(app.executions);
-    pl_bus_pub_close(app.bus);
-    pl_redis_close(app.redis);
-    pl_db_close(app.db);
+    pl_service_close(&app.svc);
     PL_INFO("api stopped");
     return 0;
 }

@@ -23,13 +23,5 @@ const int api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 int api_ready(void *app_, char *why, size_t cap)
 {
     api_ctx *app = app_;
-    if (pl_db_ping(app->db) != PL_OK) {
-        snprintf(why, cap, "postgres unreachable");
-        return -1;
-    }
-    if (pl_redis_ping(app->redis) != PL_OK) {
-        snprintf(why, cap, "redis unreachable");
-        return -1;
-    }
-    return 0;
+    return pl_service_ready(&app->svc, why, cap);
 }

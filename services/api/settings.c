@@ -16,8 +16,6 @@ const pl_cfg_opt api_config_opts[] = {
      "Postgres connections (few backends win on few cores)"},
     {"PL_API_REDIS_POOL", PL_CFG_INT, offsetof(api_config, redis_pool), "8", 1, 256,
      "Redis connections"},
-    {"PL_MIGRATIONS_DIR", PL_CFG_STR, offsetof(api_config, migrations_dir), "proto/sql", 0, 0,
-     "folder of NNN_name.sql migrations applied at start"},
     {"PL_API_AUTH_CACHE_TTL", PL_CFG_INT, offsetof(api_config, auth_cache_ttl_s), "30", 0, 3600,
      "seconds an API key lookup is cached in process (0 disables)"},
     {"PL_API_EXEC_CACHE_MS", PL_CFG_INT, offsetof(api_config, exec_cache_ms), "2000", 0, 600000,

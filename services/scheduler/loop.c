@@ -1,0 +1,67 @@
+/* The scheduler's single loop: read dial jobs (blocking at most 100 ms), then promote due delayed
+ * jobs, then, when due, take over a dead replica's pending jobs and run the sweeps. */
+#include <stdlib.h>
+#include <time.h>
+
+#include "error.h"
+#include "log.h"
+#include "scheduler.h"
+
+#define BLOCK_MS   100
+#define MAX_BATCH  1000
+
+static void handle(scheduler *s, pl_rconn *rc, pl_job *jobs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const char *id = pl_job_get(&jobs[i], "execution_id");
+        const char *attempt = pl_job_get(&jobs[i], "attempt");
+        if (id == NULL) {
+            PL_WARN("dial job %s without execution_id dropped", jobs[i].id);
+            pl_queue_ack(s->redis, rc, DIAL_STREAM, DIAL_GROUP, jobs[i].id);
+            continue;
+        }
+        if (scheduler_dispatch(s, rc, id, attempt != NULL ? atoi(attempt) : 0) == PL_OK)
+            pl_queue_ack(s->redis, rc, DIAL_STREAM, DIAL_GROUP, jobs[i].id);
+        /* else: left pending; taken over again after claim_idle_ms */
+    }
+}
+
+void scheduler_run(scheduler *s, volatile int *stop)
+{
+    static pl_job jobs[MAX_BATCH];
+    int max = (int)(s->cfg.batch < MAX_BATCH ? s->cfg.batch : MAX_BATCH);
+    pl_rconn *rc = pl_redis_acquire(s->redis);
+    pl_queue_group(s->redis, rc, DIAL_STREAM, DIAL_GROUP, "0");
+    int64_t next_sweep = 0, next_claim = 0;
+    while (!*stop) {
+        int n = 0, moved = 0;
+        if (pl_queue_read(s->redis, rc, DIAL_STREAM, DIAL_GROUP, s->consumer, BLOCK_MS, jobs, max,
+                          &n) != PL_OK) {
+            /* Redis is down or the group vanished (a flushed Redis): back off, recreate. */
+            pl_redis_release(s->redis, rc);
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            rc = pl_redis_acquire(s->redis);
+            pl_queue_group(s->redis, rc, DIAL_STREAM, DIAL_GROUP, "0");
+            continue;
+        }
+        handle(s, rc, jobs, n);
+        pl_jobs_clear(jobs, n);
+        pl_delay_promote(s->redis, rc, pl_now_ms(), 1000, &moved);
+        int64_t now = pl_now_ms();
+        if (now >= next_claim) {
+            next_claim = now + s->cfg.claim_idle_ms / 2;
+            if (pl_queue_claim(s->redis, rc, DIAL_STREAM, DIAL_GROUP, s->consumer,
+                               s->cfg.claim_idle_ms, jobs, max, &n) == PL_OK && n > 0) {
+                PL_INFO("took over %d dial job(s) of a stopped scheduler", n);
+                handle(s, rc, jobs, n);
+                pl_jobs_clear(jobs, n);
+            }
+        }
+        if (now >= next_sweep) {
+            next_sweep = now + s->cfg.sweep_ms;
+            scheduler_sweep(s, rc);
+        }
+    }
+    pl_redis_release(s->redis, rc);
+}
