@@ -5,18 +5,17 @@
 #include "queue.h"
 
 /* KEYS[1] lease set; ARGV: now, expiry, max, member. Returns 1 if held after the call. */
-static const char acquire_lua[] =
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
-    "if redis.call('ZSCORE', KEYS[1], ARGV[4]) then\n"
-    "  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])\n"
-    "  return 1\n"
-    "end\n"
-    "if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then\n"
-    "  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[5])\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n";
+static const char acquire_lua[] = "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
+                                  "if redis.call('ZSCORE', KEYS[1], ARGV[4]) then\n"
+                                  "  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])\n"
+                                  "  return 1\n"
+                                  "end\n"
+                                  "if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then\n"
+                                  "  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])\n"
+                                  "  redis.call('PEXPIRE', KEYS[1], ARGV[5])\n"
+                                  "  return 1\n"
+                                  "end\n"
+                                  "return 0\n";
 
 static void lease_key(pl_redis *r, char *buf, size_t cap, const char *account_id)
 {
