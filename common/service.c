@@ -24,8 +24,8 @@ int pl_service_open(pl_service *s, const char *name, const pl_common_config *cfg
     int rc = pl_db_migrate(c, cfg->migrations_dir);
     pl_db_release(s->db, c);
     /* The bus heartbeat and subscribers take Redis connections of their own from the pool. */
-    if (rc == PL_OK && (s->redis = pl_redis_open(cfg->redis_url, cfg->redis_prefix,
-                                                 redis_pool + 4)) == NULL)
+    if (rc == PL_OK &&
+        (s->redis = pl_redis_open(cfg->redis_url, cfg->redis_prefix, redis_pool + 4)) == NULL)
         rc = PL_ERR_REDIS;
     if (rc == PL_OK &&
         (s->bus = pl_bus_pub_open(s->redis, cfg->bus_bind, cfg->bus_advertise)) == NULL)

@@ -108,8 +108,8 @@ static int hand_to_gateway(scheduler *s, pl_rconn *rc, const char *id, int attem
     return pl_queue_push(s->redis, rc, TELEPHONY_STREAM, kv, 3, NULL);
 }
 
-static int dispatch_queued(scheduler *s, pl_dbconn *c, pl_rconn *rc, const char *id,
-                           int attempt, const execution_view *v)
+static int dispatch_queued(scheduler *s, pl_dbconn *c, pl_rconn *rc, const char *id, int attempt,
+                           const execution_view *v)
 {
     if (!v->has_balance) {
         pl_metric_add(s->balance_low, 1);
@@ -188,8 +188,7 @@ int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *id, int attempt)
     case PL_ST_INITIATED:
         /* A crash between "initiated" and the hand-off: hand off again unless the gateway has
          * claimed the attempt already (its claim makes a duplicate harmless either way). */
-        r = v.attempt_claimed || attempt != v.attempt ? PL_OK
-                                                      : hand_to_gateway(s, rc, id, attempt);
+        r = v.attempt_claimed || attempt != v.attempt ? PL_OK : hand_to_gateway(s, rc, id, attempt);
         break;
     default:
         pl_metric_add(s->dropped, 1); /* stopped, dialling, finished: nothing to do */

@@ -7,8 +7,8 @@
 #include "log.h"
 #include "scheduler.h"
 
-#define BLOCK_MS   100
-#define MAX_BATCH  1000
+#define BLOCK_MS  100
+#define MAX_BATCH 1000
 
 static void handle(scheduler *s, pl_rconn *rc, pl_job *jobs, int n)
 {
@@ -52,7 +52,8 @@ void scheduler_run(scheduler *s, volatile int *stop)
         if (now >= next_claim) {
             next_claim = now + s->cfg.claim_idle_ms / 2;
             if (pl_queue_claim(s->redis, rc, DIAL_STREAM, DIAL_GROUP, s->consumer,
-                               s->cfg.claim_idle_ms, jobs, max, &n) == PL_OK && n > 0) {
+                               s->cfg.claim_idle_ms, jobs, max, &n) == PL_OK &&
+                n > 0) {
                 PL_INFO("took over %d dial job(s) of a stopped scheduler", n);
                 handle(s, rc, jobs, n);
                 pl_jobs_clear(jobs, n);

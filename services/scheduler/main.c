@@ -28,8 +28,8 @@ static void init_metrics(scheduler *s)
     s->dialed = pl_metric_counter("pl_scheduler_dials_total", NULL, "calls handed to the gateway");
     s->deferred_cap = pl_metric_counter("pl_scheduler_deferred_total", "reason=\"concurrency\"",
                                         "dial jobs deferred");
-    s->deferred_hours = pl_metric_counter("pl_scheduler_deferred_total",
-                                          "reason=\"calling_hours\"", "dial jobs deferred");
+    s->deferred_hours = pl_metric_counter("pl_scheduler_deferred_total", "reason=\"calling_hours\"",
+                                          "dial jobs deferred");
     s->balance_low =
         pl_metric_counter("pl_scheduler_balance_low_total", NULL, "calls refused for balance");
     s->dropped = pl_metric_counter("pl_scheduler_dropped_total", NULL,
@@ -47,8 +47,8 @@ int main(int argc, char **argv)
         pl_config_usage(scheduler_config_opts, scheduler_config_nopts);
         return 0;
     }
-    if (pl_config_load(scheduler_config_opts, scheduler_config_nopts, &s.cfg, err,
-                       sizeof(err)) != 0) {
+    if (pl_config_load(scheduler_config_opts, scheduler_config_nopts, &s.cfg, err, sizeof(err)) !=
+        0) {
         fprintf(stderr, "scheduler: %s\n", err);
         return 2;
     }
@@ -63,8 +63,11 @@ int main(int argc, char **argv)
     s.redis = s.svc.redis;
     s.bus = s.svc.bus;
     s.consumer = s.svc.id;
-    pl_http_opts ho = {.port = s.cfg.http_port, .threads = 4, .keepalive_ms = 5000,
-                       .max_body = 4096, .ready = ready};
+    pl_http_opts ho = {.port = s.cfg.http_port,
+                       .threads = 4,
+                       .keepalive_ms = 5000,
+                       .max_body = 4096,
+                       .ready = ready};
     pl_http *http = pl_http_start(&ho, NULL, 0, &s);
     if (http == NULL)
         return 1;

@@ -12,13 +12,14 @@ const pl_cfg_opt scheduler_config_opts[] = {
      3600000, "concurrency lease lifetime; the gateway renews leases of live calls"},
     {"PL_RING_TIMEOUT_S", PL_CFG_INT, offsetof(scheduler_config, ring_timeout_s), "30", 1, 600,
      "how long a callee's phone rings before no-answer"},
-    {"PL_SCHEDULER_SWEEP_MS", PL_CFG_INT, offsetof(scheduler_config, sweep_ms), "5000", 100,
-     600000, "period of the sweeps that repair stuck executions and lost jobs"},
-    {"PL_SCHEDULER_STUCK_QUEUED_S", PL_CFG_INT, offsetof(scheduler_config, stuck_queued_s), "30",
-     1, 86400, "a queued execution untouched this long gets its dial job again"},
-    {"PL_SCHEDULER_CLAIM_IDLE_MS", PL_CFG_INT, offsetof(scheduler_config, claim_idle_ms),
-     "30000", 100, 3600000, "jobs a dead consumer held this long are taken over"},
+    {"PL_SCHEDULER_SWEEP_MS", PL_CFG_INT, offsetof(scheduler_config, sweep_ms), "5000", 100, 600000,
+     "period of the sweeps that repair stuck executions and lost jobs"},
+    {"PL_SCHEDULER_STUCK_QUEUED_S", PL_CFG_INT, offsetof(scheduler_config, stuck_queued_s), "30", 1,
+     86400, "a queued execution untouched this long gets its dial job again"},
+    {"PL_SCHEDULER_CLAIM_IDLE_MS", PL_CFG_INT, offsetof(scheduler_config, claim_idle_ms), "30000",
+     100, 3600000, "jobs a dead consumer held this long are taken over"},
     {"PL_SCHEDULER_BATCH", PL_CFG_INT, offsetof(scheduler_config, batch), "64", 1, 1000,
      "jobs read per round"},
 };
-const size_t scheduler_config_nopts = sizeof(scheduler_config_opts) / sizeof(scheduler_config_opts[0]);
+const size_t scheduler_config_nopts =
+    sizeof(scheduler_config_opts) / sizeof(scheduler_config_opts[0]);
