@@ -68,3 +68,19 @@ void pl_config_usage(const pl_cfg_opt *opts, size_t n)
         printf("  %-28s %s (default: %s)\n", opts[i].name, opts[i].help,
                opts[i].def != NULL ? opts[i].def : "unset");
 }
+
+int pl_config_cli(int argc, char **argv, const char *name, const char *what, const pl_cfg_opt *opts,
+                  size_t n, void *target)
+{
+    char err[256];
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        printf("parley %s: %s. Settings (environment):\n", name, what);
+        pl_config_usage(opts, n);
+        return 1;
+    }
+    if (pl_config_load(opts, n, target, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: %s\n", name, err);
+        return 2;
+    }
+    return 0;
+}

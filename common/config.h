@@ -93,4 +93,10 @@ int pl_config_load(const pl_cfg_opt *opts, size_t n, void *target, char *err, si
 /* Prints the table as "NAME (default): help" lines to stdout, for --help. */
 void pl_config_usage(const pl_cfg_opt *opts, size_t n);
 
+/* The start of every service's main: with --help prints `what` and the table and returns 1;
+ * otherwise loads the configuration, returning 0, or 2 after printing the error to stderr.
+ * A caller returns (rc == 1 ? 0 : rc) when rc is not 0. */
+int pl_config_cli(int argc, char **argv, const char *name, const char *what, const pl_cfg_opt *opts,
+                  size_t n, void *target);
+
 #endif

@@ -20,17 +20,11 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     api_ctx app;
-    char err[256];
     memset(&app, 0, sizeof(app));
-    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-        printf("parley api: the Bolna-compatible REST API. Settings (environment):\n");
-        pl_config_usage(api_config_opts, api_config_nopts);
-        return 0;
-    }
-    if (pl_config_load(api_config_opts, api_config_nopts, &app.cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "api: %s\n", err);
-        return 2;
-    }
+    int rc = pl_config_cli(argc, argv, "api", "the Bolna-compatible REST API", api_config_opts,
+                           api_config_nopts, &app.cfg);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     pl_log_init("api", app.cfg.common.log_level);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);

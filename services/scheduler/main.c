@@ -40,18 +40,11 @@ static void init_metrics(scheduler *s)
 int main(int argc, char **argv)
 {
     scheduler s;
-    char err[256];
     memset(&s, 0, sizeof(s));
-    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-        printf("parley scheduler: decides when executions dial. Settings (environment):\n");
-        pl_config_usage(scheduler_config_opts, scheduler_config_nopts);
-        return 0;
-    }
-    if (pl_config_load(scheduler_config_opts, scheduler_config_nopts, &s.cfg, err, sizeof(err)) !=
-        0) {
-        fprintf(stderr, "scheduler: %s\n", err);
-        return 2;
-    }
+    int rc = pl_config_cli(argc, argv, "scheduler", "decides when executions dial",
+                           scheduler_config_opts, scheduler_config_nopts, &s.cfg);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     pl_log_init("scheduler", s.cfg.common.log_level);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
