@@ -26,6 +26,8 @@ RUN = os.path.join(ROOT, ".run")
 PG_PORT = int(os.environ.get("PARLEY_PG_PORT", "55432"))
 REDIS_PORT = int(os.environ.get("PARLEY_REDIS_PORT", "56379"))
 API_PORT = int(os.environ.get("PARLEY_API_PORT", "8080"))
+CARRIER_PORT = int(os.environ.get("PARLEY_CARRIER_PORT", "8099"))
+CARRIER = os.path.join(ROOT, "tests", "fakes", "carrier", "carrier.py")
 
 # Services in start order; each runs if its binary has been built.
 SERVICES = ["api", "scheduler", "telephony-gateway", "media-pipeline", "postprocessor",
@@ -119,6 +121,20 @@ def up():
 
     subprocess.run([os.path.join(ROOT, "build", "bin", "parley-admin"), "migrate"], env=env(),
                    check=True)
+    # The carrier fake stands in for Twilio, Plivo and Exotel: the default carrier of make run.
+    carrier_pid = os.path.join(RUN, "pids", "carrier.pid")
+    if os.path.exists(CARRIER) and not alive(carrier_pid):
+        os.makedirs(os.path.join(RUN, "recordings"), exist_ok=True)
+        log = open(os.path.join(RUN, "logs", "carrier.log"), "ab")
+        p = subprocess.Popen([sys.executable, CARRIER, "--port", str(CARRIER_PORT),
+                              "--record-dir", os.path.join(RUN, "recordings")],
+                             stdout=log, stderr=log, start_new_session=True)
+        with open(carrier_pid, "w") as f:
+            f.write(str(p.pid))
+        stack.wait_port(CARRIER_PORT, timeout=10, proc=p)
+    if os.path.exists(CARRIER):
+        print(f"carrier   fake Twilio/Plivo/Exotel on http://127.0.0.1:{CARRIER_PORT}"
+              " (recordings in .run/recordings)")
     for name in SERVICES:
         binary = os.path.join(ROOT, "build", "bin", name)
         pidfile = os.path.join(RUN, "pids", f"{name}.pid")
@@ -172,6 +188,8 @@ def down():
     for name in reversed(SERVICES):
         if stack.kill_pidfile(os.path.join(RUN, "pids", f"{name}.pid")):
             print(f"stopped {name}")
+    if stack.kill_pidfile(os.path.join(RUN, "pids", "carrier.pid")):
+        print("stopped carrier fake")
     if stack.kill_pidfile(os.path.join(RUN, "pids", "redis.pid")):
         print("stopped redis")
     pointer = os.path.join(RUN, "pgroot")
