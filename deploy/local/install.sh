@@ -9,6 +9,8 @@ PKGS=(
   libnng-dev libcivetweb-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev libpq-dev
   uuid-dev libssl-dev libwebsockets-dev
   postgresql postgresql-contrib redis-server redis-tools
+  flite flite1-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us libspeexdsp-dev
+  libwebrtc-audio-processing-dev espeak-ng libespeak-ng-dev
   wrk yamllint docker-compose
 )
 # Node.js and npm: any installed copy will do (some machines carry NodeSource's nodejs, which
