@@ -18,19 +18,24 @@ COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
 LIB        := $(B)/libparley.a
 
-# Every folder under services/ is one binary build/bin/<folder>, from all its .c files.
-SERVICES := $(notdir $(wildcard services/*))
+# Every folder under services/ with a main.c is one binary build/bin/<folder>, from all its .c
+# files. Unit tests of a service's modules live in tests/unit/<service>/test_*.c and link that
+# service's objects except main.o.
+SERVICES := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
 SERVICE_BINS := $(SERVICES:%=$(B)/bin/%)
 ADMIN_SRC := $(wildcard tools/admin/*.c)
 EVENTS_SRC := $(wildcard tools/events/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+SVC_UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+SVC_UNIT_BIN := $(foreach t,$(SVC_UNIT_SRC),$(B)/tests/$(notdir $(patsubst %/,%,$(dir $(t))))-$(notdir $(basename $(t))))
 BENCH_SRC := $(wildcard tests/bench/*/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 .PHONY: all install run stop test bench bench-api format format-check clean
 
-all: $(SERVICE_BINS) $(B)/bin/parley-admin $(B)/bin/parley-events $(UNIT_BIN) $(BENCH_BIN)
+all: $(SERVICE_BINS) $(B)/bin/parley-admin $(B)/bin/parley-events $(UNIT_BIN) $(SVC_UNIT_BIN) \
+     $(BENCH_BIN)
 
 $(B)/obj/%.o: %.c $(wildcard common/*.h) $(wildcard services/*/*.h)
 	@mkdir -p $(dir $@)
@@ -56,6 +61,15 @@ $(B)/bin/parley-events: $(EVENTS_SRC:%.c=$(B)/obj/%.o) $(LIB)
 $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS)
+
+# build/tests/<service>-test_x from tests/unit/<service>/test_x.c + the service's modules.
+define svc_unit_rule
+$(B)/tests/$(1)-$(2): tests/unit/$(1)/$(2).c tests/unit/check.h \
+    $(patsubst %.c,$(B)/obj/%.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))) $(LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) -Itests/unit -Iservices/$(1) -o $$@ $$(filter-out %.h,$$^) $(LDLIBS)
+endef
+$(foreach t,$(SVC_UNIT_SRC),$(eval $(call svc_unit_rule,$(notdir $(patsubst %/,%,$(dir $(t)))),$(notdir $(basename $(t))))))
 
 $(B)/bench/%: tests/bench/%.c $(LIB)
 	@mkdir -p $(dir $@)

@@ -46,7 +46,8 @@ def run_check(name, cmd):
 def run_unit(path):
     """Runs one unit binary; servers are started only for tests whose source asks for them."""
     name = os.path.basename(path)
-    source = open(os.path.join(ROOT, "tests", "unit", name + ".c")).read()
+    service, _, test = name.rpartition("-")  # build/tests/<service>-test_x for service modules
+    source = open(os.path.join(ROOT, "tests", "unit", service, test + ".c")).read()
     pg = redis = None
     env = dict(os.environ, PL_MIGRATIONS_DIR=os.path.join(ROOT, "proto", "sql"),
                PL_LOG_LEVEL="warn")
@@ -121,7 +122,7 @@ def main():
         if os.path.exists(os.path.join(ROOT, "tests", "deploy", "validate.sh")):
             run_check("deploy files validate offline", ["bash", "tests/deploy/validate.sh"])
     print("== unit")
-    for path in sorted(glob.glob(os.path.join(ROOT, "build", "tests", "test_*"))):
+    for path in sorted(glob.glob(os.path.join(ROOT, "build", "tests", "*test_*"))):
         if only in os.path.basename(path):
             run_unit(path)
     print("== integration")

@@ -16,16 +16,12 @@ static void offsets_by_country(void)
     int off;
     CHECK(pl_phone_utc_offset("+919876543210", at("2026-01-15T12:00:00Z"), &off) == 0);
     CHECK(off == 330);
-    CHECK(pl_phone_utc_offset("+6591234567", at("2026-07-01T00:00:00Z"), &off) == 0 &&
-          off == 480);
+    CHECK(pl_phone_utc_offset("+6591234567", at("2026-07-01T00:00:00Z"), &off) == 0 && off == 480);
     CHECK(pl_phone_utc_offset("+971501234567", at("2026-07-01T00:00:00Z"), &off) == 0 &&
           off == 240);
-    CHECK(pl_phone_utc_offset("+33612345678", at("2026-01-15T00:00:00Z"), &off) == 0 &&
-          off == 60);
-    CHECK(pl_phone_utc_offset("+49301234567", at("2026-07-15T00:00:00Z"), &off) == 0 &&
-          off == 120);
-    CHECK(pl_phone_utc_offset("+9999999999", at("2026-07-15T00:00:00Z"), &off) ==
-          PL_ERR_NOTFOUND);
+    CHECK(pl_phone_utc_offset("+33612345678", at("2026-01-15T00:00:00Z"), &off) == 0 && off == 60);
+    CHECK(pl_phone_utc_offset("+49301234567", at("2026-07-15T00:00:00Z"), &off) == 0 && off == 120);
+    CHECK(pl_phone_utc_offset("+9999999999", at("2026-07-15T00:00:00Z"), &off) == PL_ERR_NOTFOUND);
 }
 
 static void daylight_saving_edges(void)

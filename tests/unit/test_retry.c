@@ -17,8 +17,8 @@ static void defaults(void)
     CHECK(pl_retry_due(rc, 0, PL_ST_NO_ANSWER, 0, 60000, &d) && d == 30 * 60000);
     CHECK(pl_retry_due(rc, 1, PL_ST_BUSY, 0, 60000, &d) && d == 60 * 60000);
     CHECK(pl_retry_due(rc, 2, PL_ST_FAILED, 0, 60000, &d) && d == 120 * 60000);
-    CHECK(!pl_retry_due(rc, 3, PL_ST_FAILED, 0, 60000, &d)); /* max_retries 3 used up */
-    CHECK(!pl_retry_due(rc, 0, PL_ST_ERROR, 0, 60000, &d));  /* not in the default list */
+    CHECK(!pl_retry_due(rc, 3, PL_ST_FAILED, 0, 60000, &d));    /* max_retries 3 used up */
+    CHECK(!pl_retry_due(rc, 0, PL_ST_ERROR, 0, 60000, &d));     /* not in the default list */
     CHECK(!pl_retry_due(rc, 0, PL_ST_COMPLETED, 1, 60000, &d)); /* voicemail off */
 }
 
