@@ -4,7 +4,7 @@
 
 const pl_cfg_opt scheduler_config_opts[] = {
     PL_CFG_COMMON_OPTS(scheduler_config),
-    {"PL_SCHEDULER_PORT", PL_CFG_STR, offsetof(scheduler_config, http_port), "8091", 0, 0,
+    {"PL_SCHEDULER_PORT", PL_CFG_STR, offsetof(scheduler_config, http_port), "8092", 0, 0,
      "port of /healthz, /readyz, /metrics"},
     {"PL_SCHEDULER_CAP_RETRY_MS", PL_CFG_INT, offsetof(scheduler_config, cap_retry_ms), "500", 10,
      600000, "a call over its account's concurrency cap is looked at again after this"},
