@@ -1,0 +1,2309 @@
+#!/usr/bin/env python3
+"""Carrier fake: one process that stands in for Twilio, Plivo and Exotel.
+
+It serves the three carriers' call REST APIs on one port, plays the callee whose behaviour the
+dialled number's last four digits choose (docs/dialing.md, "The carrier fake"), sends the
+carriers' status callbacks (signed the way each carrier signs them), fetches TwiML / answer XML,
+and opens the media WebSocket to the URL it names, speaking that carrier's message set
+(/work/shared/reference/providers.md sections 1-3 and 7). A JSON control API under /_fake/
+lets tests see every dial and every call. Standard library only (Python 3.11).
+
+    python3 carrier.py --port 8099 [--record-dir DIR] [...]      (see README.md and --help)
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import math
+import os
+import random
+import re
+import secrets
+import shlex
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+import xml.etree.ElementTree as ET
+from array import array
+from collections import deque
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+DEFAULTS = {
+    "twilio_sid": "AC" + "0" * 31 + "1",
+    "twilio_token": "twilio-fake-token",
+    "plivo_id": "MAFAKEAUTHID0000000",
+    "plivo_token": "plivo-fake-token",
+    "exotel_sid": "parleyfake",
+    "exotel_key": "exotel-key",
+    "exotel_token": "exotel-token",
+}
+
+# Last four digits of the dialled number -> callee behaviour (docs/dialing.md).
+SUFFIXES = {
+    "0006": "normal",
+    "0001": "busy",
+    "0002": "no-answer",
+    "0003": "invalid",
+    "0004": "callee-hangup",
+    "0005": "machine",
+    "0007": "instant",
+    "0008": "failed",
+}
+
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+def log(msg):
+    t = time.time()
+    sys.stderr.write("%s.%03d %s\n" % (time.strftime("%H:%M:%S", time.localtime(t)),
+                                       int((t % 1) * 1000), msg))
+    sys.stderr.flush()
+
+
+def behaviour_of(number):
+    digits = re.sub(r"\D", "", str(number or ""))
+    return SUFFIXES.get(digits[-4:], "normal")
+
+
+def rfc2822(t):
+    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(t)) if t else None
+
+
+def ymdhms(t):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) if t else None
+
+
+def iso(t):
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds") if t else None
+
+
+def hex32():
+    return secrets.token_hex(16)
+
+
+# ------------------------------------------------------------------------------------------------
+# G.711 mu-law (providers.md section 7, CCITT/Sun style; bit-exact with CPython audioop)
+
+_SEG_UEND = (0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF)
+
+
+def lin2ulaw(s):
+    """One signed 16-bit sample -> one mu-law byte."""
+    v = s >> 2
+    if v < 0:
+        v = -v
+        mask = 0x7F
+    else:
+        mask = 0xFF
+    if v > 8159:
+        v = 8159
+    v += 0x21
+    seg = 0
+    while seg < 8 and v > _SEG_UEND[seg]:
+        seg += 1
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((v >> (seg + 1)) & 0x0F)) ^ mask
+
+
+def ulaw2lin(u):
+    """One mu-law byte -> one signed 16-bit sample."""
+    u = ~u & 0xFF
+    t = ((u & 0x0F) << 3) + 0x84
+    t <<= (u & 0x70) >> 4
+    return (0x84 - t) if (u & 0x80) else (t - 0x84)
+
+
+ULAW_DECODE = [ulaw2lin(i) for i in range(256)]
+# lin2ulaw depends on s >> 2 only: one entry per 14-bit value, indexed by (s >> 2) & 0x3FFF
+ULAW_ENCODE = bytes(lin2ulaw((i - 16384 if i >= 8192 else i) << 2) for i in range(16384))
+
+
+def pcm_samples(pcm):
+    """PCM16 little-endian bytes -> array('h')."""
+    a = array("h")
+    a.frombytes(bytes(pcm[:len(pcm) // 2 * 2]))
+    if _BIG_ENDIAN:
+        a.byteswap()
+    return a
+
+
+def samples_pcm(a):
+    if _BIG_ENDIAN:
+        a = array("h", a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def ulaw_encode(pcm):
+    enc = ULAW_ENCODE
+    return bytes(enc[(s >> 2) & 0x3FFF] for s in pcm_samples(pcm))
+
+
+def ulaw_decode(data):
+    dec = ULAW_DECODE
+    return samples_pcm(array("h", [dec[b] for b in data]))
+
+
+def resample(pcm, src, dst):
+    """Linear-interpolation resampler for PCM16 mono (good enough for a fake's callee voice)."""
+    if src == dst or not pcm:
+        return bytes(pcm)
+    s = pcm_samples(pcm)
+    n = len(s)
+    m = max(1, int(round(n * dst / src)))
+    step = src / dst
+    out = array("h", [0]) * m
+    for i in range(m):
+        pos = i * step
+        j = int(pos)
+        if j >= n - 1:
+            out[i] = s[n - 1]
+        else:
+            a = s[j]
+            out[i] = int(a + (s[j + 1] - a) * (pos - j))
+    return samples_pcm(out)
+
+
+def tone(freq, ms, rate, amplitude=8000):
+    n = rate * ms // 1000
+    w = 2 * math.pi * freq / rate
+    return samples_pcm(array("h", [int(amplitude * math.sin(w * i)) for i in range(n)]))
+
+
+def silence(ms, rate):
+    return bytes(rate * ms // 1000 * 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# WAV (canonical RIFF; the reader walks chunks, providers.md section 7)
+
+def parse_wav(data):
+    """WAV bytes -> (PCM16 mono bytes, sample rate). PCM16 (any channel count, mixed down),
+    8-bit PCM and mu-law are accepted; a data size of 0 or 0xFFFFFFFF means 'to the end'."""
+    if len(data) < 12 or data[0:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE file")
+    pos = 12
+    fmt = None
+    while pos + 8 <= len(data):
+        cid = data[pos:pos + 4]
+        size = struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        body_at = pos + 8
+        if cid == b"fmt ":
+            fmt = struct.unpack("<HHIIHH", data[body_at:body_at + 16])
+        elif cid == b"data":
+            if size in (0, 0xFFFFFFFF) or body_at + size > len(data):
+                size = len(data) - body_at
+            if fmt is None:
+                raise ValueError("data chunk before fmt chunk")
+            return _wav_to_pcm16(fmt, data[body_at:body_at + size])
+        pos = body_at + size + (size & 1)
+    raise ValueError("no data chunk")
+
+
+def _wav_to_pcm16(fmt, body):
+    tag, channels, rate, _, _, bits = fmt
+    if tag == 0xFFFE:  # WAVE_FORMAT_EXTENSIBLE: assume the PCM subformat
+        tag = 1
+    if tag == 1 and bits == 16:
+        s = pcm_samples(body)
+    elif tag == 1 and bits == 8:
+        s = array("h", [(b - 128) << 8 for b in body])
+    elif tag == 7 and bits == 8:
+        s = array("h", [ULAW_DECODE[b] for b in body])
+    else:
+        raise ValueError(f"unsupported WAV format tag {tag} / {bits} bits")
+    if channels > 1:
+        s = array("h", [sum(s[i:i + channels]) // channels
+                        for i in range(0, len(s) - channels + 1, channels)])
+    return samples_pcm(s), rate
+
+
+def wav_bytes(pcm, rate):
+    n = len(pcm)
+    return (b"RIFF" + struct.pack("<I", 36 + n) + b"WAVE" + b"fmt " +
+            struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" +
+            struct.pack("<I", n) + pcm)
+
+
+# ------------------------------------------------------------------------------------------------
+# Signatures
+
+def _pairs(params):
+    if params is None:
+        return []
+    if isinstance(params, dict):
+        out = []
+        for k, v in params.items():
+            if isinstance(v, (list, tuple)):
+                out.extend((k, str(x)) for x in v)
+            else:
+                out.append((k, str(v)))
+        return out
+    return [(k, str(v)) for k, v in params]
+
+
+def twilio_signature(token, url, params=None):
+    """X-Twilio-Signature: base64(HMAC-SHA1(token, URL + sorted params as key+value)); repeated
+    keys have their values sorted and each appended (providers.md section 1)."""
+    grouped = {}
+    for k, v in _pairs(params):
+        grouped.setdefault(k, []).append(v)
+    s = url
+    for k in sorted(grouped):
+        for v in sorted(grouped[k]):
+            s += k + v
+    return base64.b64encode(hmac.new(token.encode(), s.encode(), hashlib.sha1).digest()).decode()
+
+
+def _plivo_sorted_query(query):
+    parts = []
+    for k in sorted(query):
+        parts.append("&".join(f"{k}={v}" for v in sorted(query[k])))
+    return "&".join(parts)
+
+
+def plivo_v3_base(url, params=None, method="POST"):
+    """The string Plivo's V3 signature covers before '.' + nonce (plivo-python signature_v3)."""
+    u = urlsplit(url)
+    base = urlunsplit((u.scheme, u.netloc, u.path, "", ""))
+    query = {}
+    for k, v in parse_qsl(u.query, keep_blank_values=True):
+        query.setdefault(k, []).append(v)
+    pairs = _pairs(params)
+    if method.upper() == "GET":
+        for k, v in pairs:
+            query.setdefault(k, []).append(v)
+        qs = _plivo_sorted_query(query)
+        return base + ("?" + qs if qs else "")
+    qs = _plivo_sorted_query(query)
+    if pairs:
+        base += "?" + qs + ("." if qs else "")
+        grouped = {}
+        for k, v in pairs:
+            grouped.setdefault(k, []).append(v)
+        base += "".join("".join(f"{k}{v}" for v in sorted(grouped[k])) for k in sorted(grouped))
+    elif qs:
+        base += "?" + qs
+    return base
+
+
+def plivo_signature_v3(token, url, params, nonce, method="POST"):
+    """X-Plivo-Signature-V3: base64(HMAC-SHA256(token, base + '.' + nonce))."""
+    msg = plivo_v3_base(url, params, method) + "." + str(nonce)
+    mac = hmac.new(token.encode(), msg.encode(), hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+# ------------------------------------------------------------------------------------------------
+# WebSocket client (RFC 6455): masking, text frames, ping/pong, close handshake, fragmentation
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class WSError(Exception):
+    pass
+
+
+def _mask(data, key):
+    n = len(data)
+    if not n:
+        return b""
+    m = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(m, "little")).to_bytes(n, "little")
+
+
+class WSClient:
+    def __init__(self, url, headers=None, timeout=5.0, note=None):
+        self.url = url
+        self.headers = dict(headers or {})
+        self.timeout = timeout
+        self.note = note or (lambda msg: None)  # protocol oddities seen on the peer's side
+        self.sock = None
+        self.buf = bytearray()
+        self.send_lock = threading.Lock()
+        self.close_sent = False
+        self.close_received = None
+        self.handshake_status = None
+        self.pings = 0
+
+    def connect(self):
+        u = urlsplit(self.url)
+        if u.scheme not in ("ws", "wss"):
+            raise WSError(f"unsupported URL scheme {u.scheme!r}")
+        host = u.hostname
+        port = u.port or (443 if u.scheme == "wss" else 80)
+        sock = socket.create_connection((host, port), timeout=self.timeout)
+        try:
+            if u.scheme == "wss":
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+            key = base64.b64encode(os.urandom(16)).decode()
+            path = (u.path or "/") + ("?" + u.query if u.query else "")
+            hosthdr = f"[{host}]" if ":" in host else host
+            if u.port:
+                hosthdr += f":{u.port}"
+            lines = [f"GET {path} HTTP/1.1", f"Host: {hosthdr}", "Upgrade: websocket",
+                     "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+                     "Sec-WebSocket-Version: 13", "User-Agent: parley-carrier-fake/1.0"]
+            if u.username is not None:
+                cred = f"{unquote(u.username)}:{unquote(u.password or '')}"
+                lines.append("Authorization: Basic " + base64.b64encode(cred.encode()).decode())
+            lines += [f"{k}: {v}" for k, v in self.headers.items()]
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise WSError("connection closed during the handshake")
+                data += chunk
+                if len(data) > 65536:
+                    raise WSError("handshake response too large")
+            head, rest = data.split(b"\r\n\r\n", 1)
+            hl = head.decode("latin-1").split("\r\n")
+            parts = hl[0].split(" ", 2)
+            try:
+                self.handshake_status = int(parts[1])
+            except (IndexError, ValueError):
+                raise WSError(f"bad status line {hl[0]!r}")
+            if self.handshake_status != 101:
+                raise WSError(f"handshake refused: {hl[0]}")
+            hdrs = {}
+            for line in hl[1:]:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    hdrs[k.strip().lower()] = v.strip()
+            expect = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+            if hdrs.get("sec-websocket-accept") != expect:
+                raise WSError("bad Sec-WebSocket-Accept")
+            if hdrs.get("upgrade", "").lower() != "websocket":
+                raise WSError("response lacks 'Upgrade: websocket'")
+            if "upgrade" not in hdrs.get("connection", "").lower():
+                raise WSError("response lacks 'Connection: Upgrade'")
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(None)
+        self.sock = sock
+        self.buf = bytearray(rest)
+
+    def _frame(self, opcode, payload, fin=True):
+        n = len(payload)
+        b0 = (0x80 if fin else 0) | opcode
+        if n < 126:
+            hdr = struct.pack("!BB", b0, 0x80 | n)
+        elif n < 65536:
+            hdr = struct.pack("!BBH", b0, 0x80 | 126, n)
+        else:
+            hdr = struct.pack("!BBQ", b0, 0x80 | 127, n)
+        key = os.urandom(4)
+        return hdr + key + _mask(payload, key)
+
+    def send(self, opcode, payload):
+        with self.send_lock:
+            if self.close_sent or self.sock is None:
+                raise WSError("websocket closed")
+            self.sock.sendall(self._frame(opcode, payload))
+
+    def send_text(self, text):
+        self.send(0x1, text.encode())
+
+    def close(self, code=1000, reason=""):
+        """Sends our close frame (once); the peer's reply is read by recv_message."""
+        with self.send_lock:
+            if self.close_sent or self.sock is None:
+                return
+            self.close_sent = True
+            try:
+                self.sock.sendall(self._frame(0x8, struct.pack("!H", code) + reason.encode()[:120]))
+            except OSError:
+                pass
+
+    def shutdown(self):
+        if self.sock is None:
+            return
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("peer closed the connection")
+            self.buf += chunk
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def recv_message(self):
+        """Next complete message: ('text', str) | ('binary', bytes) | ('close', code, reason).
+        Pings are answered, pongs dropped, fragments reassembled. Raises EOFError at EOF."""
+        frag_op = None
+        frags = []
+        while True:
+            b0, b1 = self._read(2)
+            fin, op = b0 & 0x80, b0 & 0x0F
+            if b0 & 0x70:
+                self.note("frame with RSV bits set (no extension negotiated)")
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", self._read(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", self._read(8))[0]
+            key = self._read(4) if b1 & 0x80 else None
+            payload = self._read(n)
+            if key is not None:
+                self.note("masked frame from the server (RFC 6455 5.1: servers must not mask)")
+                payload = _mask(payload, key)
+            if op >= 0x8:
+                if not fin or n > 125:
+                    self.note("fragmented or oversized control frame")
+                if op == 0x9:
+                    self.pings += 1
+                    try:
+                        self.send(0xA, payload)
+                    except (OSError, WSError):
+                        pass
+                    continue
+                if op == 0xA:
+                    continue
+                if op == 0x8:
+                    code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                    reason = payload[2:].decode("utf-8", "replace")
+                    self.close_received = code
+                    self.close(1000 if code in (1005, 1006) else code)
+                    return ("close", code, reason)
+                self.note(f"unknown control opcode {op}")
+                continue
+            if op == 0x0:
+                if frag_op is None:
+                    self.note("continuation frame without a message start")
+                    continue
+                frags.append(payload)
+            elif op in (0x1, 0x2):
+                if frag_op is not None:
+                    self.note("new data frame inside a fragmented message")
+                frag_op = op
+                frags = [payload]
+            else:
+                self.note(f"unknown data opcode {op}")
+                continue
+            if fin:
+                data = b"".join(frags)
+                kind = frag_op
+                frag_op, frags = None, []
+                if kind == 0x1:
+                    try:
+                        return ("text", data.decode("utf-8"))
+                    except UnicodeDecodeError:
+                        self.note("text frame is not valid UTF-8")
+                        return ("text", data.decode("utf-8", "replace"))
+                return ("binary", data)
+
+
+# ------------------------------------------------------------------------------------------------
+# Calls
+
+class Call:
+    def __init__(self, carrier, sid, to, frm, params):
+        self.carrier = carrier
+        self.sid = sid
+        self.ids = {"sid": sid}
+        self.to = to
+        self.frm = frm
+        self.params = params  # carrier-specific request settings (dict)
+        self.behaviour = behaviour_of(to)
+        self.created = time.time()
+        self.updated = self.created
+        self.status = "queued"
+        self.pending_status = None  # what a REST hang-up asked for, until the call has ended
+        self.ringing_at = None
+        self.answered_at = None
+        self.ended_at = None
+        self.answered_by = None
+        self.hangup_by = None
+        self.hangup_reason = None
+        self.hangup_cause = None
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.stop_kind = None  # api | callee | reset
+        self.ended = threading.Event()
+        self.settled = threading.Event()  # ended and its final callbacks sent
+        self.ending = False  # a REST hang-up was accepted: later ones get 404
+        self.timeline = []
+        self.notes = []  # protocol deviations seen outside the media socket
+        self.callbacks = []
+        self.twilio_seq = 0
+        self.media = None  # media stats (dict) once a stream is attempted
+        self.recording = None
+        self.recording_path = None
+        self.dtmf = deque()
+        self.say = deque()  # pcm-producing script items queued by the control API
+        self.script = None
+        self.session = None
+
+    def event(self, what):
+        with self.lock:
+            self.timeline.append({"t": round(time.time() - self.created, 3), "event": what})
+            self.updated = time.time()
+
+    def note(self, msg):
+        with self.lock:
+            if msg not in self.notes:
+                self.notes.append(msg)
+        log(f"{self.carrier} {self.sid}: {msg}")
+
+    def request_stop(self, kind):
+        with self.lock:
+            if self.stop_kind is None:
+                self.stop_kind = kind
+        self.stop_event.set()
+
+    def wait(self, seconds):
+        """Sleeps; True if a stop was requested meanwhile."""
+        return self.stop_event.wait(max(0.0, seconds))
+
+    def live(self):
+        return not self.ended.is_set()
+
+    def duration(self):
+        if not self.answered_at:
+            return 0
+        end = self.ended_at or time.time()
+        return max(1, math.ceil(end - self.answered_at - 1e-6))
+
+    def record(self):
+        with self.lock:
+            media = json.loads(json.dumps(self.media)) if self.media else None
+            return {
+                "carrier": self.carrier, "sid": self.sid, "ids": dict(self.ids), "to": self.to,
+                "from": self.frm, "behaviour": self.behaviour, "status": self.status,
+                "live": self.live(), "settled": self.settled.is_set(),
+                "created": iso(self.created),
+                "ringing_at": iso(self.ringing_at), "answered_at": iso(self.answered_at),
+                "ended_at": iso(self.ended_at), "duration": self.duration(),
+                "answered_by": self.answered_by, "hangup_by": self.hangup_by,
+                "hangup_reason": self.hangup_reason, "notes": list(self.notes),
+                "timeline": list(self.timeline),
+                "callbacks": list(self.callbacks), "media": media,
+                "recording": self.recording_path,
+                "request": {k: sorted(v) if isinstance(v, set) else v
+                            for k, v in self.params.items()},
+            }
+
+
+class Voice:
+    """The callee's outgoing audio: queued PCM16 segments at the stream rate, else silence."""
+
+    def __init__(self):
+        self.segs = deque()
+        self.lock = threading.Lock()
+
+    def add(self, pcm):
+        if pcm:
+            with self.lock:
+                self.segs.append(bytes(pcm))
+
+    def read(self, n):
+        out = bytearray()
+        with self.lock:
+            while self.segs and len(out) < n:
+                seg = self.segs[0]
+                take = n - len(out)
+                if len(seg) <= take:
+                    out += seg
+                    self.segs.popleft()
+                else:
+                    out += seg[:take]
+                    self.segs[0] = seg[take:]
+        if len(out) < n:
+            out += bytes(n - len(out))
+        return bytes(out)
+
+
+class MediaSession:
+    """One media WebSocket of one call: the carrier is the client and our server accepts."""
+    chunk_ms = 20  # outbound media chunk duration
+    end_after_open = False  # Plivo <Stream> without keepCallAlive: the XML ends, so does the call
+
+    def __init__(self, fake, call, url, rate, headers=None):
+        self.fake = fake
+        self.call = call
+        self.url = url
+        self.rate = rate
+        self.frame_bytes = rate * 2 * 20 // 1000  # PCM16 per 20 ms tick
+        self.out_lock = threading.RLock()
+        self.qlock = threading.Lock()
+        self.queue = deque()  # ("a", pcm) | ("m", name): what our server asked the callee to hear
+        self.ready_marks = []
+        self.seq = 0
+        self.chunk_no = 0
+        self.heard = bytearray()
+        self.out_buf = bytearray()
+        self.voice = Voice()
+        self.peer_closed = threading.Event()
+        self.stats = {
+            "url": url, "carrier": call.carrier, "connected": False, "handshake_status": None,
+            "error": None, "rate": rate, "sent": {}, "received": {}, "marks_echoed": [],
+            "clears": 0, "heard_bytes": 0, "heard_ms": 0, "media_chunks_sent": 0,
+            "violations": [], "closed_by": None, "close_code": None, "pings": 0,
+            "started_at": None, "ended_at": None,
+        }
+        call.media = self.stats
+        self.ws = WSClient(url, headers, note=self.violation)
+
+    # -- helpers shared by the carriers
+    def violation(self, msg):
+        with self.call.lock:
+            v = self.stats["violations"]
+            if len(v) < 50 and msg not in v:
+                v.append(msg)
+        log(f"{self.call.carrier} {self.call.sid} media: {msg}")
+
+    def _count(self, key, event):
+        with self.call.lock:
+            d = self.stats[key]
+            d[event] = d.get(event, 0) + 1
+
+    def send_raw(self, obj):
+        with self.out_lock:
+            self.ws.send_text(json.dumps(obj, separators=(",", ":")))
+        self._count("sent", obj.get("event", "?"))
+
+    def emit(self, build):
+        """Sends build(next sequence number); numbering and sending are atomic."""
+        with self.out_lock:
+            self.seq += 1
+            self.send_raw(build(self.seq))
+
+    def queue_audio(self, pcm):
+        if not pcm:
+            return
+        with self.qlock:
+            self.queue.append(("a", bytes(pcm)))
+        with self.call.lock:
+            self.stats["heard_bytes"] += len(pcm)
+            self.stats["heard_ms"] = self.stats["heard_bytes"] * 1000 // (2 * self.rate)
+
+    def queue_mark(self, name):
+        with self.qlock:
+            self.queue.append(("m", name))
+
+    def clear(self):
+        """Drops queued audio; returns the names of the marks still pending, in order."""
+        with self.qlock:
+            names = self.ready_marks + [v for k, v in self.queue if k == "m"]
+            self.ready_marks = []
+            self.queue.clear()
+        with self.call.lock:
+            self.stats["clears"] += 1
+        return names
+
+    def _echo(self, name):
+        with self.call.lock:
+            self.stats["marks_echoed"].append(name)
+        self.echo_mark(name)
+
+    # -- per-carrier hooks
+    def on_open(self):
+        raise NotImplementedError
+
+    def on_message(self, event, obj):
+        raise NotImplementedError
+
+    def send_media(self, pcm):
+        raise NotImplementedError
+
+    def echo_mark(self, name):
+        raise NotImplementedError
+
+    def send_dtmf(self, digit):
+        raise NotImplementedError
+
+    def on_hangup(self, reason):
+        pass
+
+    # -- the loop
+    def tick(self):
+        while self.call.dtmf:
+            self.send_dtmf(self.call.dtmf.popleft())
+        while self.call.say:
+            self.voice.add(self.fake.render([self.call.say.popleft()], self.rate))
+        # marks whose audio finished playing during the previous tick, or with nothing before them
+        with self.qlock:
+            ready, self.ready_marks = self.ready_marks, []
+            while self.queue and self.queue[0][0] == "m":
+                ready.append(self.queue.popleft()[1])
+        for name in ready:
+            self._echo(name)
+        # play 20 ms of what our server sent (silence when nothing is queued)
+        need = self.frame_bytes
+        got = bytearray()
+        with self.qlock:
+            while self.queue and len(got) < need:
+                kind, val = self.queue[0]
+                if kind == "m":
+                    self.ready_marks.append(val)
+                    self.queue.popleft()
+                    continue
+                take = need - len(got)
+                if len(val) <= take:
+                    got += val
+                    self.queue.popleft()
+                else:
+                    got += val[:take]
+                    self.queue[0] = ("a", val[take:])
+        if len(got) < need:
+            got += bytes(need - len(got))
+        self.heard += got
+        # the callee speaks
+        self.out_buf += self.voice.read(self.frame_bytes)
+        chunk = self.frame_bytes * self.chunk_ms // 20
+        if len(self.out_buf) >= chunk:
+            pcm = bytes(self.out_buf[:chunk])
+            del self.out_buf[:chunk]
+            self.chunk_no += 1
+            self.send_media(pcm)
+            with self.call.lock:
+                self.stats["media_chunks_sent"] += 1
+
+    def _reader(self):
+        try:
+            while True:
+                msg = self.ws.recv_message()
+                if msg[0] == "close":
+                    with self.call.lock:
+                        self.stats["close_code"] = msg[1]
+                    break
+                if msg[0] == "binary":
+                    self._count("received", "<binary>")
+                    self.violation("binary frame received (carriers take JSON text frames only; "
+                                   "Twilio warning 31950)")
+                    continue
+                try:
+                    obj = json.loads(msg[1])
+                    event = obj["event"]
+                except (ValueError, KeyError, TypeError):
+                    self._count("received", "<invalid>")
+                    self.violation(f"not a JSON message with an event: {msg[1][:80]!r}")
+                    continue
+                self._count("received", str(event))
+                try:
+                    self.on_message(event, obj)
+                except (KeyError, TypeError, ValueError, AttributeError) as e:
+                    self.violation(f"malformed {event!r} message ({type(e).__name__}: {e})")
+        except (EOFError, OSError, WSError):
+            pass
+        finally:
+            self.peer_closed.set()
+
+    def run(self, callee_hangup_at, deadline):
+        """Streams until someone hangs up; returns why: ws-closed, ws-failed, api, callee,
+        reset, max-time."""
+        call = self.call
+        try:
+            self.ws.connect()
+        except (OSError, WSError, ssl.SSLError) as e:
+            with call.lock:
+                self.stats["error"] = f"{type(e).__name__}: {e}"
+                self.stats["handshake_status"] = self.ws.handshake_status
+            log(f"{call.carrier} {call.sid} media: cannot open {self.url}: {e}")
+            return "ws-failed"
+        with call.lock:
+            self.stats["connected"] = True
+            self.stats["handshake_status"] = 101
+            self.stats["started_at"] = iso(time.time())
+        log(f"{call.carrier} {call.sid} media: connected to {self.url}")
+        call.event("media-connected")
+        for item in call.script or []:
+            self.voice.add(self.fake.render([item], self.rate))
+        reader = threading.Thread(target=self._reader, daemon=True,
+                                  name=f"ws-reader-{call.sid}")
+        reader.start()
+        reason = None
+        try:
+            self.on_open()
+        except (OSError, WSError):
+            reason = "ws-closed"
+        if reason is None and self.end_after_open:
+            reason = "xml-ended"
+        next_t = time.monotonic()
+        while reason is None:
+            now = time.monotonic()
+            if self.peer_closed.is_set():
+                reason = "ws-closed"
+            elif call.stop_event.is_set():
+                reason = call.stop_kind or "api"
+            elif callee_hangup_at is not None and now >= callee_hangup_at:
+                reason = "callee"
+            elif now >= deadline:
+                reason = "max-time"
+            elif now < next_t:
+                time.sleep(min(next_t - now, 0.005))
+            else:
+                try:
+                    self.tick()
+                except (OSError, WSError):
+                    reason = "ws-closed"
+                next_t += 0.02
+                if time.monotonic() - next_t > 0.2:  # fell far behind: resync, never burst
+                    next_t = time.monotonic()
+        if reason == "ws-closed":
+            closed_by = "server"
+        else:
+            closed_by = "carrier"
+            if reason != "reset":
+                try:
+                    self.on_hangup(reason)
+                except (OSError, WSError):
+                    pass
+            self.ws.close(1000, "call ended")
+        reader.join(2.0)
+        self.ws.shutdown()
+        reader.join(1.0)
+        with call.lock:
+            self.stats["closed_by"] = closed_by
+            self.stats["pings"] = self.ws.pings
+            self.stats["ended_at"] = iso(time.time())
+        call.recording = (bytes(self.heard), self.rate)
+        log(f"{call.carrier} {call.sid} media: closed by {closed_by} ({reason})")
+        self.on_closed()
+        return reason
+
+    def on_closed(self):
+        pass
+
+
+class TwilioSession(MediaSession):
+    def __init__(self, fake, call, url, custom, headers):
+        super().__init__(fake, call, url, 8000, headers)
+        self.stream_sid = "MZ" + hex32()
+        self.custom = custom
+        self.stats["stream_sid"] = self.stream_sid
+        self.stats["custom_parameters"] = custom
+
+    def on_open(self):
+        self.send_raw({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        self.emit(lambda s: {
+            "event": "start", "sequenceNumber": str(s), "streamSid": self.stream_sid,
+            "start": {"accountSid": self.fake.cfg.twilio_sid, "streamSid": self.stream_sid,
+                      "callSid": self.call.sid, "tracks": ["inbound"],
+                      "customParameters": self.custom,
+                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                      "channels": 1}}})
+
+    def send_media(self, pcm):
+        payload = base64.b64encode(ulaw_encode(pcm)).decode()
+        chunk = self.chunk_no
+        self.emit(lambda s: {
+            "event": "media", "sequenceNumber": str(s), "streamSid": self.stream_sid,
+            "media": {"track": "inbound", "chunk": str(chunk), "timestamp": str((chunk - 1) * 20),
+                      "payload": payload}})
+
+    def on_message(self, event, obj):
+        if event in ("media", "mark", "clear") and obj.get("streamSid") != self.stream_sid:
+            self.violation(f"{event} with streamSid {obj.get('streamSid')!r} "
+                           f"(expected {self.stream_sid})")
+        if event == "media":
+            data = base64.b64decode(obj["media"]["payload"], validate=True)
+            self.queue_audio(ulaw_decode(data))
+        elif event == "mark":
+            self.queue_mark(str(obj["mark"]["name"]))
+        elif event == "clear":
+            for name in self.clear():
+                self._echo(name)
+        else:
+            self.violation(f"unknown event {event!r} (Twilio accepts media, mark, clear)")
+
+    def echo_mark(self, name):
+        self.emit(lambda s: {"event": "mark", "sequenceNumber": str(s),
+                             "streamSid": self.stream_sid, "mark": {"name": name}})
+
+    def send_dtmf(self, digit):
+        self.emit(lambda s: {"event": "dtmf", "sequenceNumber": str(s),
+                             "streamSid": self.stream_sid,
+                             "dtmf": {"track": "inbound_track", "digit": digit}})
+
+    def on_hangup(self, reason):
+        self.emit(lambda s: {"event": "stop", "sequenceNumber": str(s),
+                             "streamSid": self.stream_sid,
+                             "stop": {"accountSid": self.fake.cfg.twilio_sid,
+                                      "callSid": self.call.sid}})
+
+
+def parse_content_type(ct):
+    """Plivo contentType -> (codec, rate) or None."""
+    m = re.fullmatch(r"\s*audio/x-(l16|mulaw)\s*(?:;\s*rate\s*=\s*(\d+))?\s*", ct or "")
+    if not m:
+        return None
+    codec, rate = m.group(1), int(m.group(2) or 8000)
+    if (codec, rate) not in (("l16", 8000), ("l16", 16000), ("mulaw", 8000)):
+        return None
+    return codec, rate
+
+
+class PlivoSession(MediaSession):
+    def __init__(self, fake, call, url, codec, rate, bidirectional, extra_headers):
+        super().__init__(fake, call, url, rate)
+        self.codec = codec
+        self.stream_id = str(uuid.uuid4())
+        self.bidirectional = bidirectional
+        self.extra_headers = extra_headers
+        self.stats["stream_id"] = self.stream_id
+        self.stats["content_type"] = f"audio/x-{codec};rate={rate}"
+        self.status_cb = (None, "POST")  # <Stream statusCallbackUrl/Method>
+
+    def stream_event(self, event):
+        url, method = self.status_cb
+        if url:
+            p = [("Event", event), ("CallUUID", self.call.ids.get("call_uuid")),
+                 ("StreamID", self.stream_id), ("Timestamp", ymdhms(time.time()))]
+            self.fake.http_out(self.call, f"stream:{event}", url, method, p, "plivo")
+
+    def on_closed(self):
+        self.stream_event("StopStream")
+
+    def _extra(self, obj):
+        if self.extra_headers is not None:
+            obj["extra_headers"] = self.extra_headers
+        return obj
+
+    def on_open(self):
+        threading.Thread(target=self.stream_event, args=("StartStream",), daemon=True).start()
+        self.emit(lambda s: self._extra({
+            "event": "start", "sequenceNumber": s,
+            "start": {"callId": self.call.ids.get("call_uuid"), "streamId": self.stream_id,
+                      "accountId": self.fake.cfg.plivo_id, "tracks": ["inbound"],
+                      "mediaFormat": {"encoding": f"audio/x-{self.codec}",
+                                      "sampleRate": self.rate}}}))
+
+    def send_media(self, pcm):
+        data = ulaw_encode(pcm) if self.codec == "mulaw" else pcm
+        payload = base64.b64encode(data).decode()
+        chunk = self.chunk_no
+        self.emit(lambda s: self._extra({
+            "event": "media", "sequenceNumber": s, "streamId": self.stream_id,
+            "media": {"track": "inbound", "timestamp": str(int(time.time() * 1000)),
+                      "chunk": chunk, "payload": payload}}))
+
+    def on_message(self, event, obj):
+        sid = obj.get("streamId")
+        if sid is not None and sid != self.stream_id:
+            self.violation(f"{event} with streamId {sid!r} (expected {self.stream_id})")
+        if event == "playAudio":
+            if not self.bidirectional:
+                self.violation("playAudio on a stream that is not bidirectional (ignored)")
+                return
+            media = obj["media"]
+            ct = media.get("contentType")
+            sr = int(media.get("sampleRate"))
+            fmt = parse_content_type(f"{ct};rate={sr}")
+            if fmt is None:
+                self.violation(f"playAudio with unsupported contentType/sampleRate {ct}/{sr}")
+                return
+            data = base64.b64decode(media["payload"], validate=True)
+            pcm = ulaw_decode(data) if fmt[0] == "mulaw" else data
+            self.queue_audio(resample(pcm, fmt[1], self.rate))
+        elif event == "checkpoint":
+            self.queue_mark(str(obj["name"]))
+        elif event == "clearAudio":
+            for name in self.clear():
+                self._echo(name)
+            self.emit(lambda s: {"event": "clearedAudio", "streamId": self.stream_id,
+                                 "sequenceNumber": s})
+        elif event == "sendDTMF":
+            pass  # accepted; the callee has no ears for DTMF
+        else:
+            self.violation(f"unknown event {event!r} "
+                           "(Plivo accepts playAudio, checkpoint, clearAudio, sendDTMF)")
+
+    def echo_mark(self, name):
+        self.send_raw({"event": "playedStream", "streamId": self.stream_id, "name": name})
+
+    def send_dtmf(self, digit):
+        self.send_raw({"event": "dtmf", "streamId": self.stream_id, "dtmf": {"digit": digit}})
+
+
+class ExotelSession(MediaSession):
+    chunk_ms = 100
+
+    def __init__(self, fake, call, url, rate, custom):
+        super().__init__(fake, call, url, rate)
+        self.stream_sid = hex32()
+        self.custom = custom
+        self.stats["stream_sid"] = self.stream_sid
+        self.stats["custom_parameters"] = custom
+        self.stats["chunk_bytes_received"] = {}
+
+    def on_open(self):
+        self.send_raw({"event": "connected"})
+        self.emit(lambda s: {
+            "event": "start", "sequence_number": str(s), "stream_sid": self.stream_sid,
+            "start": {"stream_sid": self.stream_sid, "call_sid": self.call.sid,
+                      "account_sid": self.fake.cfg.exotel_sid, "from": self.call.to,
+                      "to": self.call.frm, "custom_parameters": self.custom,
+                      "media_format": {"encoding": "audio/x-raw", "sample_rate": str(self.rate),
+                                       "bit_rate": "16"}}})
+
+    def send_media(self, pcm):
+        payload = base64.b64encode(pcm).decode()
+        chunk = self.chunk_no
+        self.emit(lambda s: {
+            "event": "media", "sequence_number": str(s), "stream_sid": self.stream_sid,
+            "media": {"chunk": str(chunk), "timestamp": str(chunk * 100), "payload": payload}})
+
+    def on_message(self, event, obj):
+        if event in ("media", "mark", "clear") and obj.get("stream_sid") != self.stream_sid:
+            self.violation(f"{event} with stream_sid {obj.get('stream_sid')!r} "
+                           f"(expected {self.stream_sid})")
+        if event == "media":
+            data = base64.b64decode(obj["media"]["payload"], validate=True)
+            n = len(data)
+            with self.call.lock:
+                d = self.stats["chunk_bytes_received"]
+                d[str(n)] = d.get(str(n), 0) + 1
+            if n % 320:
+                self.violation(f"media chunk of {n} B is not a multiple of 320 B")
+            if n < 3200:
+                self.violation(f"media chunk of {n} B is under Exotel's 3.2 KB minimum")
+            if n > 100 * 1024:
+                self.violation(f"media chunk of {n} B is over Exotel's 100 KB maximum")
+            self.queue_audio(data)
+        elif event == "mark":
+            self.queue_mark(str(obj["mark"]["name"]))
+        elif event == "clear":
+            for name in self.clear():
+                self._echo(name)
+        else:
+            self.violation(f"unknown event {event!r} (Exotel accepts media, mark, clear)")
+
+    def echo_mark(self, name):
+        self.emit(lambda s: {"event": "mark", "sequence_number": str(s),
+                             "stream_sid": self.stream_sid, "mark": {"name": name}})
+
+    def send_dtmf(self, digit):
+        self.emit(lambda s: {"event": "dtmf", "sequence_number": str(s),
+                             "stream_sid": self.stream_sid,
+                             "dtmf": {"digit": digit, "duration": "100"}})
+
+    def on_hangup(self, reason):
+        self.emit(lambda s: {"event": "stop", "sequence_number": str(s),
+                             "stream_sid": self.stream_sid,
+                             "stop": {"call_sid": self.call.sid,
+                                      "account_sid": self.fake.cfg.exotel_sid,
+                                      "reason": "callended"}})
+
+
+# ------------------------------------------------------------------------------------------------
+# The fake
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+LOOSE_NUMBER = re.compile(r"^\+?\d{6,15}$")
+
+
+class HttpError(Exception):
+    def __init__(self, status, body):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+def is_http_url(u):
+    try:
+        p = urlsplit(u or "")
+    except ValueError:
+        return False
+    return p.scheme in ("http", "https") and bool(p.netloc)
+
+
+class Fake:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.lock = threading.Lock()
+        self.calls = {}  # every id of a call -> Call
+        self.call_list = []
+        self.dials = []
+        self.voices = {}  # dialled number (or "*") -> script
+        self.started = time.time()
+
+    # -- registry
+    def register(self, call):
+        with self.lock:
+            for v in call.ids.values():
+                self.calls[v] = call
+            self.call_list.append(call)
+
+    def add_id(self, call, key, value):
+        with self.lock:
+            call.ids[key] = value
+            self.calls[value] = call
+
+    def find(self, cid):
+        with self.lock:
+            return self.calls.get(cid)
+
+    def record_dial(self, carrier, to, frm, urls, status, sid, params):
+        with self.lock:
+            self.dials.append({"carrier": carrier, "to": to, "from": frm, "time": iso(time.time()),
+                               "epoch": time.time(), "urls": urls, "status": status, "sid": sid,
+                               "params": params})
+
+    def reset(self):
+        with self.lock:
+            calls = list(self.call_list)
+            self.calls.clear()
+            self.call_list.clear()
+            self.dials.clear()
+            self.voices.clear()
+        for c in calls:
+            c.request_stop("reset")
+        log(f"reset: {len(calls)} call(s) dropped")
+        return len(calls)
+
+    # -- callee voice
+    def script_for(self, number):
+        with self.lock:
+            s = self.voices.get(number) or self.voices.get("*")
+        if s is not None:
+            return list(s)
+        if self.cfg.voice_wav:
+            return [{"wav": self.cfg.voice_wav}]
+        return [{"silence_ms": 1000}, {"tone_hz": 440, "ms": 1000}]
+
+    def render(self, items, rate):
+        out = bytearray()
+        for item in items:
+            try:
+                if "wav" in item:
+                    with open(item["wav"], "rb") as f:
+                        pcm, src = parse_wav(f.read())
+                    out += resample(pcm, src, rate)
+                elif "silence_ms" in item:
+                    out += silence(int(item["silence_ms"]), rate)
+                elif "tone_hz" in item:
+                    out += tone(float(item["tone_hz"]), int(item.get("ms", 1000)), rate,
+                                int(item.get("amplitude", 8000)))
+                elif "text" in item:
+                    if not self.cfg.voice_cmd:
+                        log("script text item ignored: no --voice-cmd")
+                        continue
+                    argv = [a.replace("{text}", str(item["text"]))
+                            for a in shlex.split(self.cfg.voice_cmd)]
+                    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       timeout=30, check=True)
+                    pcm, src = parse_wav(r.stdout)
+                    out += resample(pcm, src, rate)
+                else:
+                    log(f"unknown script item {item!r}")
+            except (OSError, ValueError, subprocess.SubprocessError) as e:
+                log(f"script item {item!r} failed: {e}")
+        return bytes(out)
+
+    # -- outgoing HTTP (callbacks, answer documents)
+    def http_out(self, call, kind, url, method, params, signer):
+        """Sends one carrier-to-us request; records it on the call; returns (status, body)."""
+        method = (method or "POST").upper()
+        pairs = _pairs(params)
+        headers = {"User-Agent": f"parley-carrier-fake ({call.carrier})"}
+        body = None
+        target = url
+        if method == "GET":
+            if pairs:
+                target = url + ("&" if urlsplit(url).query else "?") + urlencode(pairs)
+        else:
+            body = urlencode(pairs).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if signer == "twilio":
+            headers["X-Twilio-Signature"] = twilio_signature(
+                self.cfg.twilio_token, target, pairs if method != "GET" else None)
+        elif signer == "plivo":
+            nonce = str(random.randrange(10 ** 19, 10 ** 20))
+            sp = pairs if method != "GET" else None
+            headers["X-Plivo-Signature-V3-Nonce"] = nonce
+            headers["X-Plivo-Signature-V3"] = plivo_signature_v3(self.cfg.plivo_token, target, sp,
+                                                                 nonce, method)
+            headers["X-Plivo-Signature-Ma-V3"] = plivo_signature_v3(self.cfg.plivo_main_token,
+                                                                    target, sp, nonce, method)
+        entry = {"kind": kind, "url": url, "method": method, "params": dict(pairs),
+                 "t": round(time.time() - call.created, 3), "http_status": None, "error": None}
+        status, text = None, ""
+        t0 = time.monotonic()
+        try:
+            u = urlsplit(target)
+            cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+            conn = cls(u.hostname, u.port, timeout=self.cfg.callback_timeout)
+            try:
+                path = (u.path or "/") + ("?" + u.query if u.query else "")
+                conn.request(method, path, body=body, headers=headers)
+                r = conn.getresponse()
+                status = r.status
+                text = r.read(200 * 1024).decode("utf-8", "replace")
+            finally:
+                conn.close()
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            entry["error"] = f"{type(e).__name__}: {e}"
+        entry["http_status"] = status
+        entry["ms"] = int((time.monotonic() - t0) * 1000)
+        if kind in ("twiml", "answer_url") or (status is not None and not 200 <= status < 300):
+            entry["response"] = text[:2000]
+        with call.lock:
+            call.callbacks.append(entry)
+        if status is None or not 200 <= status < 300:
+            log(f"{call.carrier} {call.sid} {kind} {method} {url} -> "
+                f"{status if status is not None else entry['error']} (not retried)")
+        else:
+            log(f"{call.carrier} {call.sid} {kind} -> {status}")
+        return status, text
+
+    # -- Twilio callbacks
+    def twilio_params(self, call, status):
+        p = [("AccountSid", self.cfg.twilio_sid), ("ApiVersion", "2010-04-01"),
+             ("CallSid", call.sid), ("CallStatus", status), ("Called", call.to),
+             ("Caller", call.frm), ("Direction", "outbound-api"), ("From", call.frm),
+             ("To", call.to)]
+        if call.params.get("machine_detection") and call.answered_by \
+                and not call.params.get("async_amd"):
+            p.append(("AnsweredBy", call.answered_by))
+        return p
+
+    def twilio_status(self, call, event, status):
+        cb = call.params.get("status_callback")
+        if not cb or event not in call.params["status_events"]:
+            return
+        p = self.twilio_params(call, status)
+        p += [("CallbackSource", "call-progress-events"), ("SequenceNumber", str(call.twilio_seq)),
+              ("Timestamp", rfc2822(time.time()))]
+        call.twilio_seq += 1
+        if event == "completed":
+            p += [("CallDuration", str(call.duration())),
+                  ("Duration", str(math.ceil(call.duration() / 60))),
+                  ("SipResponseCode", {"completed": "200", "busy": "486", "no-answer": "487",
+                                       "canceled": "487", "failed": "503"}.get(status, "200"))]
+        self.http_out(call, f"status:{status}", cb, call.params["status_callback_method"], p,
+                      "twilio")
+
+    # -- Plivo callbacks
+    def plivo_params(self, call, status):
+        return [("CallUUID", call.ids.get("call_uuid", "")),
+                ("RequestUUID", call.ids["request_uuid"]), ("From", call.frm), ("To", call.to),
+                ("Direction", "outbound"), ("CallStatus", status)]
+
+    # -- lifecycle
+    def start(self, call):
+        call.script = self.script_for(call.to)
+        threading.Thread(target=self._lifecycle_guard, args=(call,), daemon=True,
+                         name=f"call-{call.sid}").start()
+
+    def _lifecycle_guard(self, call):
+        try:
+            self._lifecycle(call)
+        except Exception:
+            log(f"{call.carrier} {call.sid} lifecycle crashed:\n{traceback.format_exc()}")
+            if call.live():
+                self.finish(call, "failed", "carrier", "carrier fake internal error")
+
+    def _set_status(self, call, status, event=None):
+        with call.lock:
+            call.status = status
+            call.updated = time.time()
+        call.event(event or status)
+        log(f"{call.carrier} {call.sid} {event or status}")
+
+    def _lifecycle(self, call):
+        cfg = self.cfg
+        b = call.behaviour
+        ring_s, answer_s = cfg.ring_ms / 1000, cfg.answer_ms / 1000
+        if call.carrier == "twilio":
+            call.event("initiated")
+            self.twilio_status(call, "initiated", "initiated")
+        instant = b == "instant"
+        if not instant and call.wait(ring_s):
+            return self.end_unanswered(call)
+        if b == "busy":
+            return self.finish(call, "busy", "callee", "callee busy")
+        with call.lock:
+            call.ringing_at = time.time()
+        self._set_status(call, "ringing")
+        if call.carrier == "twilio":
+            self.twilio_status(call, "ringing", "ringing")
+        elif call.carrier == "plivo":
+            if call.params.get("ring_url"):
+                self.http_out(call, "ring_url", call.params["ring_url"],
+                              call.params.get("ring_method", "POST"),
+                              self.plivo_params(call, "ringing") + [("Event", "Ring")], "plivo")
+        if b == "no-answer":
+            if call.wait(call.params["ring_timeout"]):
+                return self.end_unanswered(call)
+            status = cfg.plivo_noanswer_status if call.carrier == "plivo" else "no-answer"
+            return self.finish(call, status, "callee", "no answer within the ring timeout")
+        if b == "failed":
+            if call.wait(ring_s):
+                return self.end_unanswered(call)
+            return self.finish(call, "failed", "carrier", "carrier failed the call")
+        if not instant and call.wait(answer_s):
+            return self.end_unanswered(call)
+        target = self.answer(call)
+        if call.stop_event.is_set():
+            return self.finish_stopped(call)
+        if instant:
+            return self.finish(call, "completed", "callee", "callee hung up at once")
+        if target is None:
+            return self.finish(call, "completed", "carrier",
+                               call.hangup_reason or "no media stream to connect")
+        session = target
+        call.session = session
+        now = time.monotonic()
+        hang_at = now + cfg.callee_hangup_ms / 1000 if b == "callee-hangup" else None
+        limit = min(cfg.max_call_seconds, call.params.get("time_limit") or cfg.max_call_seconds)
+        reason = session.run(hang_at, now + limit)
+        if reason == "reset":
+            return self.finish(call, "completed", "reset", "fake reset")
+        by, why = {
+            "ws-closed": ("server", "media WebSocket closed by our server"),
+            "ws-failed": ("carrier", "media WebSocket could not be opened"),
+            "api": ("api", "hung up through the REST API"),
+            "callee": ("callee", "callee hung up"),
+            "max-time": ("callee", "maximum call time reached"),
+            "xml-ended": ("carrier", "answer XML ended (<Stream> without keepCallAlive=\"true\")"),
+        }.get(reason, ("carrier", reason))
+        return self.finish(call, "completed", by, why)
+
+    def end_unanswered(self, call):
+        """A stop before the answer: REST cancel, control-API hangup (callee declines), reset."""
+        kind = call.stop_kind
+        if kind == "reset":
+            return self.finish(call, "canceled", "reset", "fake reset")
+        if kind == "callee":
+            return self.finish(call, "busy", "callee", "callee declined")
+        if call.carrier == "twilio":
+            return self.finish(call, "canceled", "api", "canceled through the REST API")
+        return self.finish(call, "completed", "api", "canceled through the REST API")
+
+    def finish_stopped(self, call):
+        kind = call.stop_kind
+        by = {"reset": "reset", "callee": "callee"}.get(kind, "api")
+        return self.finish(call, "completed", by, "hung up before the media started")
+
+    def answer(self, call):
+        """Answers the call: answered callbacks, the answer document; returns a MediaSession or
+        None (no stream: the call then ends)."""
+        with call.lock:
+            call.answered_at = time.time()
+        self._set_status(call, "in-progress", "answered")
+        machine = call.behaviour == "machine"
+        if call.carrier == "twilio":
+            md = call.params.get("machine_detection")
+            if md:
+                if machine:
+                    call.answered_by = "machine_end_beep" if md == "DetectMessageEnd" \
+                        else "machine_start"
+                else:
+                    call.answered_by = "human"
+            self.twilio_status(call, "answered", "in-progress")
+            if md and call.params.get("async_amd"):
+                threading.Thread(target=self._twilio_async_amd, args=(call,), daemon=True).start()
+            elif md and call.wait(self.cfg.amd_ms / 1000):
+                return None
+            return self.twilio_twiml(call)
+        if call.carrier == "plivo":
+            md = call.params.get("machine_detection")
+            if md and call.params.get("machine_detection_url"):
+                call.answered_by = "machine" if machine else "human"
+                threading.Thread(target=self._plivo_amd, args=(call, machine), daemon=True).start()
+            return self.plivo_answer(call)
+        # exotel
+        if "answered" in call.params["status_events"] and call.params.get("status_callback"):
+            self.http_out(call, "status:answered", call.params["status_callback"], "POST",
+                          self.exotel_params(call, "in-progress", "answered"), None)
+        url = call.params.get("stream_url")
+        if not url:
+            call.hangup_reason = "no stream URL (classic Url is not a ws:// URL)"
+            return None
+        u = urlsplit(url)
+        q = parse_qsl(u.query, keep_blank_values=True)
+        rate = 8000
+        custom = {}
+        for k, v in q:
+            if k == "sample-rate":
+                if v in ("8000", "16000", "24000"):
+                    rate = int(v)
+                else:
+                    call.note(f"bad sample-rate {v!r}; using 8000")
+            else:
+                custom[k] = v
+        if len(custom) > 3:
+            call.note(f"{len(custom)} custom parameters (Exotel allows 3)")
+        return ExotelSession(self, call, url, rate, custom)
+
+    def _twilio_async_amd(self, call):
+        if call.wait(self.cfg.amd_ms / 1000):
+            return
+        cb = call.params.get("async_amd_callback")
+        if cb:
+            p = [("AccountSid", self.cfg.twilio_sid), ("CallSid", call.sid),
+                 ("AnsweredBy", call.answered_by),
+                 ("MachineDetectionDuration", str(self.cfg.amd_ms))]
+            self.http_out(call, "amd", cb, call.params.get("async_amd_callback_method", "POST"), p,
+                          "twilio")
+
+    def _plivo_amd(self, call, machine):
+        if call.wait(self.cfg.amd_ms / 1000):
+            return
+        p = self.plivo_params(call, "in-progress") + [("Machine", "true" if machine else "false")]
+        self.http_out(call, "machine_detection_url", call.params["machine_detection_url"],
+                      call.params.get("machine_detection_method", "POST"), p, "plivo")
+
+    def twilio_twiml(self, call):
+        p = self.twilio_params(call, "in-progress")
+        if call.params.get("machine_detection") and not call.params.get("async_amd"):
+            p = [x for x in p if x[0] != "AnsweredBy"] + [
+                ("AnsweredBy", call.answered_by),
+                ("MachineDetectionDuration", str(self.cfg.amd_ms))]
+        if call.params.get("twiml") and not call.params.get("url"):
+            text = call.params["twiml"]
+        else:
+            status, text = self.http_out(call, "twiml", call.params["url"], call.params["method"],
+                                         p, "twilio")
+            if status is None or not 200 <= status < 300:
+                call.hangup_reason = f"TwiML fetch failed ({status})"
+                return None
+        try:
+            root = ET.fromstring(text.strip())
+        except ET.ParseError as e:
+            call.hangup_reason = f"TwiML does not parse: {e}"
+            call.note(call.hangup_reason)
+            return None
+        if root.tag != "Response":
+            call.hangup_reason = f"TwiML root is <{root.tag}>, not <Response>"
+            return None
+        for verb in root:
+            if verb.tag == "Connect":
+                stream = verb.find("Stream")
+                if stream is None:
+                    call.hangup_reason = "<Connect> without <Stream> (not supported by the fake)"
+                    return None
+                url = stream.get("url", "")
+                u = urlsplit(url)
+                if u.query:
+                    call.note("<Stream url> has a query string; Twilio does not support one "
+                              "(dropped)")
+                    url = urlunsplit((u.scheme, u.netloc, u.path, "", ""))
+                if u.scheme != "wss":
+                    log(f"twilio {call.sid}: <Stream url> is {u.scheme}:// (Twilio takes wss only; "
+                        f"the fake accepts ws for local tests)")
+                custom = {}
+                for prm in stream.findall("Parameter"):
+                    custom[prm.get("name", "")] = prm.get("value", "")
+                headers = {"X-Twilio-Signature": twilio_signature(self.cfg.twilio_token, url)}
+                return TwilioSession(self, call, url, custom, headers)
+            if verb.tag == "Hangup":
+                call.hangup_reason = "TwiML <Hangup/>"
+                return None
+            if verb.tag == "Pause":
+                if call.wait(float(verb.get("length", "1"))):
+                    return None
+                continue
+            call.hangup_reason = f"TwiML verb <{verb.tag}> not supported by the fake"
+            call.note(call.hangup_reason)
+            return None
+        call.hangup_reason = "TwiML ran out of verbs"
+        return None
+
+    def plivo_answer(self, call):
+        p = self.plivo_params(call, "in-progress") + [
+            ("ALegUUID", call.ids["call_uuid"]), ("ALegRequestUUID", call.ids["request_uuid"]),
+            ("Event", "StartApp")]
+        status, text = self.http_out(call, "answer_url", call.params["answer_url"],
+                                     call.params.get("answer_method", "POST"), p, "plivo")
+        if status is None or not 200 <= status < 300:
+            call.hangup_reason = f"answer_url failed ({status})"
+            return None
+        if len(text.encode()) > 100 * 1024:
+            call.hangup_reason = "answer XML over Plivo's 100 KB limit"
+            return None
+        try:
+            root = ET.fromstring(text.strip())
+        except ET.ParseError as e:
+            call.hangup_reason = f"answer XML does not parse: {e}"
+            call.note(call.hangup_reason)
+            return None
+        if root.tag != "Response":
+            call.hangup_reason = f"answer XML root is <{root.tag}>, not <Response>"
+            return None
+        for el in root:
+            if el.tag == "Stream":
+                url = (el.text or "").strip()
+                ct = el.get("contentType", "audio/x-l16;rate=8000")
+                fmt = parse_content_type(ct)
+                if fmt is None:
+                    call.note(f"unsupported contentType {ct!r}; using l16 8000")
+                    fmt = ("l16", 8000)
+                bidi = el.get("bidirectional", "false").lower() == "true"
+                keep = el.get("keepCallAlive", "false").lower() == "true"
+                if bidi and el.get("audioTrack", "inbound") != "inbound":
+                    call.note("audioTrack must be inbound when bidirectional")
+                extra = el.get("extraHeaders")
+                if extra is not None:
+                    extra = ";".join(x.strip() for x in extra.split(",") if x.strip())
+                session = PlivoSession(self, call, url, fmt[0], fmt[1], bidi, extra)
+                session.end_after_open = not keep
+                session.status_cb = (el.get("statusCallbackUrl"),
+                                     el.get("statusCallbackMethod", "POST"))
+                if not keep:
+                    call.note('<Stream> without keepCallAlive="true": Plivo moves on to the '
+                              'next element and, with none, hangs up')
+                return session
+            if el.tag == "Hangup":
+                call.hangup_reason = "answer XML <Hangup/>"
+                return None
+            if el.tag in ("Wait", "Pause"):
+                if call.wait(float(el.get("length", "1"))):
+                    return None
+                continue
+            call.hangup_reason = f"XML element <{el.tag}> not supported by the fake"
+            call.note(call.hangup_reason)
+            return None
+        call.hangup_reason = "answer XML ran out of elements"
+        return None
+
+    def exotel_params(self, call, status, event):
+        p = [("CallSid", call.sid), ("Status", status), ("RecordingUrl", ""),
+             ("DateUpdated", ymdhms(time.time()))]
+        if call.params["status_events"]:
+            p += [("EventType", event), ("DateCreated", ymdhms(call.created)),
+                  ("To", call.frm), ("From", call.to), ("PhoneNumberSid", call.frm),
+                  ("Direction", "outbound-api"),
+                  ("StartTime", ymdhms(call.created)),
+                  ("EndTime", ymdhms(call.ended_at) if call.ended_at else ""),
+                  ("ConversationDuration", str(call.duration()))]
+        return p
+
+    def finish(self, call, status, by, reason):
+        try:
+            self._finish(call, status, by, reason)
+        finally:
+            call.settled.set()
+
+    def _finish(self, call, status, by, reason):
+        with call.lock:
+            if call.ended.is_set():
+                return
+            call.status = status
+            call.ended_at = time.time()
+            call.updated = call.ended_at
+            call.hangup_by = by
+            if reason and not (call.hangup_reason and by == "carrier"):
+                call.hangup_reason = reason
+            call.pending_status = None
+        call.event(status)
+        log(f"{call.carrier} {call.sid} {status} (by {by}: {call.hangup_reason}; "
+            f"{call.duration()} s)")
+        if call.recording is not None and self.cfg.record_dir:
+            pcm, rate = call.recording
+            name = call.ids.get("call_uuid", call.sid) if call.carrier == "plivo" else call.sid
+            path = os.path.join(self.cfg.record_dir, f"{name}.wav")
+            try:
+                with open(path + ".tmp", "wb") as f:
+                    f.write(wav_bytes(pcm, rate))
+                os.replace(path + ".tmp", path)
+                call.recording_path = path
+            except OSError as e:
+                log(f"{call.carrier} {call.sid}: cannot write {path}: {e}")
+        call.ended.set()
+        if call.stop_kind == "reset":
+            return
+        if call.carrier == "twilio":
+            self.twilio_status(call, "completed", status)
+        elif call.carrier == "plivo":
+            if call.params.get("hangup_url"):
+                cause = {"completed": "NORMAL_CLEARING", "busy": "USER_BUSY",
+                         "no-answer": "NO_ANSWER", "timeout": "NO_ANSWER",
+                         "failed": "NETWORK_OUT_OF_ORDER"}.get(status, "NORMAL_CLEARING")
+                if by == "api" and not call.answered_at:
+                    cause = "ORIGINATOR_CANCEL"
+                source = {"callee": "Callee", "api": "API Request", "server": "Answer XML",
+                          "carrier": "Plivo"}.get(by, "Unknown")
+                d = str(call.duration())
+                p = self.plivo_params(call, status) + [
+                    ("Event", "Hangup"), ("HangupCause", cause), ("HangupSource", source),
+                    ("Duration", d), ("BillDuration", d),
+                    ("StartTime", ymdhms(call.created)),
+                    ("AnswerTime", ymdhms(call.answered_at) or ""),
+                    ("EndTime", ymdhms(call.ended_at))]
+                self.http_out(call, "hangup_url", call.params["hangup_url"],
+                              call.params.get("hangup_method", "POST"), p, "plivo")
+        else:
+            if call.params.get("status_callback"):
+                self.http_out(call, f"status:{status}", call.params["status_callback"], "POST",
+                              self.exotel_params(call, status, "terminal"), None)
+
+    # ------------------------------------------------------------------------------------------
+    # REST: Twilio
+
+    def twilio_error(self, status, code, message):
+        return HttpError(status, {"code": code, "message": message,
+                                  "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                                  "status": status})
+
+    def twilio_json(self, call):
+        acct = self.cfg.twilio_sid
+        base = f"/2010-04-01/Accounts/{acct}/Calls/{call.sid}"
+        status = call.pending_status or call.status
+        subs = ["notifications", "recordings", "payments", "events", "siprec", "streams",
+                "transcriptions", "user_defined_message_subscriptions", "user_defined_messages"]
+        sub = {s: f"{base}/{''.join(w.capitalize() for w in s.split('_'))}.json" for s in subs}
+        return {
+            "account_sid": acct, "annotation": None, "answered_by": call.answered_by,
+            "api_version": "2010-04-01", "caller_name": None,
+            "date_created": rfc2822(call.created), "date_updated": rfc2822(call.updated),
+            "direction": "outbound-api",
+            "duration": str(call.duration()) if call.ended_at else None,
+            "end_time": rfc2822(call.ended_at), "forwarded_from": None, "from": call.frm,
+            "from_formatted": call.frm, "group_sid": None, "parent_call_sid": None,
+            "phone_number_sid": None, "price": None, "price_unit": "USD", "queue_time": "0",
+            "sid": call.sid, "start_time": rfc2822(call.answered_at or call.ringing_at),
+            "status": status, "subresource_uris": sub, "to": call.to, "to_formatted": call.to,
+            "trunk_sid": None, "uri": base + ".json",
+        }
+
+    def twilio_create(self, acct, form, query):
+        first = {}
+        multi = {}
+        for k, v in form:
+            first.setdefault(k, v)
+            multi.setdefault(k, []).append(v)
+        to, frm = first.get("To"), first.get("From")
+        url, twiml = first.get("Url"), first.get("Twiml")
+        urls = {"url": url, "method": first.get("Method", "POST"),
+                "status_callback": first.get("StatusCallback"),
+                "status_callback_method": first.get("StatusCallbackMethod", "POST"),
+                "status_callback_events": multi.get("StatusCallbackEvent", [])}
+
+        def fail(err):
+            self.record_dial("twilio", to, frm, urls, err.status, None, dict(first))
+            log(f"twilio create to {to}: {err.status} {err.body.get('code')}")
+            return err
+
+        if not to:
+            raise fail(self.twilio_error(400, 21201, "No 'To' number is specified"))
+        if not frm:
+            raise fail(self.twilio_error(400, 21213, "No 'From' number is specified"))
+        if not url and not twiml:
+            if first.get("ApplicationSid"):
+                raise fail(self.twilio_error(400, 21205, "ApplicationSid is not supported by "
+                                                         "the carrier fake; send Url"))
+            raise fail(self.twilio_error(400, 21205, "Url parameter is required."))
+        if url and not is_http_url(url):
+            raise fail(self.twilio_error(400, 21205, f"Url is not a valid URL: {url}"))
+        if not E164.match(to) or behaviour_of(to) == "invalid":
+            raise fail(self.twilio_error(400, 21211,
+                                         f"The 'To' number {to} is not a valid phone number."))
+        if not E164.match(frm):
+            raise fail(self.twilio_error(400, 21212, f"The 'From' number {frm} is not a valid "
+                                                     "phone number, shortcode, or alphanumeric "
+                                                     "sender ID."))
+        method = first.get("Method", "POST").upper()
+        cbm = first.get("StatusCallbackMethod", "POST").upper()
+        if method not in ("GET", "POST") or cbm not in ("GET", "POST"):
+            raise fail(self.twilio_error(400, 21207 if method not in ("GET", "POST") else 21609,
+                                         "Method must be GET or POST"))
+        cb = first.get("StatusCallback")
+        if cb and not is_http_url(cb):
+            raise fail(self.twilio_error(400, 21609, f"Invalid StatusCallback url {cb}"))
+        events = set()
+        for v in multi.get("StatusCallbackEvent", []):
+            events.update(v.split())
+        bad = events - {"initiated", "ringing", "answered", "completed"}
+        if bad:
+            raise fail(self.twilio_error(400, 21626, f"Invalid StatusCallbackEvent {sorted(bad)}"))
+        try:
+            timeout = int(first.get("Timeout", "60"))
+            time_limit = int(first.get("TimeLimit", "14400"))
+        except ValueError:
+            raise fail(self.twilio_error(400, 21216, "Timeout and TimeLimit must be integers"))
+        timeout = min(max(timeout, 1), 600)
+        md = first.get("MachineDetection")
+        if md is not None and md not in ("Enable", "DetectMessageEnd"):
+            raise fail(self.twilio_error(400, 21219, f"Invalid MachineDetection {md}"))
+        sid = "CA" + hex32()
+        params = {
+            "url": url, "twiml": twiml, "method": method, "status_callback": cb,
+            "status_callback_method": cbm, "status_events": events or {"completed"},
+            "ring_timeout": timeout, "time_limit": time_limit, "machine_detection": md,
+            "async_amd": first.get("AsyncAmd", "false").lower() == "true",
+            "async_amd_callback": first.get("AsyncAmdStatusCallback"),
+            "async_amd_callback_method": first.get("AsyncAmdStatusCallbackMethod", "POST"),
+        }
+        call = Call("twilio", sid, to, frm, params)
+        self.register(call)
+        self.record_dial("twilio", to, frm, urls, 201, sid, dict(first))
+        log(f"twilio create {sid} to {to} ({call.behaviour})")
+        return 201, self.twilio_json(call), call
+
+    def twilio_call(self, acct, csid):
+        call = self.find(csid)
+        if call is None or call.carrier != "twilio" or call.sid != csid:
+            raise self.twilio_error(404, 20404, f"The requested resource /2010-04-01/Accounts/"
+                                                f"{acct}/Calls/{csid}.json was not found")
+        return call
+
+    def twilio_update(self, acct, csid, form):
+        call = self.twilio_call(acct, csid)
+        first = dict(reversed(form))
+        st = first.get("Status")
+        if st is None:
+            if first.get("Url") or first.get("Twiml"):
+                raise self.twilio_error(400, 20001, "Call redirect (Url/Twiml) is not supported "
+                                                    "by the carrier fake")
+            raise self.twilio_error(400, 20001, "Status is required")
+        if st not in ("completed", "canceled"):
+            raise self.twilio_error(400, 21218, f"Invalid Status {st}")
+        with call.lock:
+            if call.ended.is_set() or call.ending:
+                gone = True
+            else:
+                gone = False
+                answered = call.answered_at is not None
+                if st == "canceled" and answered:
+                    pass  # Twilio: canceled does not affect an in-progress call
+                else:
+                    call.ending = True
+                    call.pending_status = "completed" if answered else "canceled"
+        if gone:
+            raise self.twilio_error(404, 20404, f"The requested resource /2010-04-01/Accounts/"
+                                                f"{acct}/Calls/{csid}.json was not found")
+        if call.ending:
+            log(f"twilio {csid} update Status={st}")
+            call.request_stop("api")
+        return 200, self.twilio_json(call)
+
+    # ------------------------------------------------------------------------------------------
+    # REST: Plivo
+
+    def plivo_error(self, status, message):
+        return HttpError(status, {"api_id": str(uuid.uuid4()), "error": message})
+
+    def plivo_create(self, auth_id, body):
+        try:
+            req = json.loads(body or b"{}")
+            if not isinstance(req, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self.record_dial("plivo", None, None, {}, 400, None, None)
+            raise self.plivo_error(400, "request body must be a JSON object")
+        to = None if req.get("to") is None else str(req.get("to"))
+        frm = None if req.get("from") is None else str(req.get("from"))
+        urls = {k: req.get(k) for k in ("answer_url", "ring_url", "hangup_url",
+                                        "machine_detection_url", "fallback_url")}
+
+        def fail(msg):
+            self.record_dial("plivo", to, frm, urls, 400, None, req)
+            log(f"plivo create to {to}: 400 {msg}")
+            return self.plivo_error(400, msg)
+
+        for k in ("from", "to", "answer_url"):
+            if not req.get(k):
+                raise fail(f"{k} parameter is required")
+        if "<" in to:
+            raise fail("bulk calls ('<' in to) are not supported by the carrier fake")
+        if not (LOOSE_NUMBER.match(to) or to.startswith("sip:")) or behaviour_of(to) == "invalid":
+            raise fail(f"invalid 'to' number {to}")
+        if not LOOSE_NUMBER.match(frm):
+            raise fail(f"invalid 'from' number {frm}")
+        for k in ("answer_url", "ring_url", "hangup_url", "machine_detection_url"):
+            if req.get(k) and not is_http_url(req[k]):
+                raise fail(f"{k} is not a valid URL")
+        for k in ("answer_method", "ring_method", "hangup_method", "machine_detection_method"):
+            if req.get(k) and str(req[k]).upper() not in ("GET", "POST"):
+                raise fail(f"{k} must be GET or POST")
+        try:
+            ring_timeout = int(req.get("ring_timeout", 60))
+            time_limit = int(req.get("time_limit", 14400))
+        except (TypeError, ValueError):
+            raise fail("ring_timeout and time_limit must be integers")
+        md = req.get("machine_detection")
+        request_uuid = str(uuid.uuid4())
+        params = {
+            "answer_url": req["answer_url"],
+            "answer_method": str(req.get("answer_method", "POST")).upper(),
+            "ring_url": req.get("ring_url"),
+            "ring_method": str(req.get("ring_method", "POST")).upper(),
+            "hangup_url": req.get("hangup_url"),
+            "hangup_method": str(req.get("hangup_method", "POST")).upper(),
+            "ring_timeout": max(1, ring_timeout), "time_limit": time_limit,
+            "machine_detection": str(md).lower() if md not in (None, False, "") else None,
+            "machine_detection_url": req.get("machine_detection_url"),
+            "machine_detection_method": str(req.get("machine_detection_method",
+                                                    "POST")).upper(),
+        }
+        call = Call("plivo", request_uuid, to, frm, params)
+        call.ids = {"request_uuid": request_uuid, "call_uuid": str(uuid.uuid4())}
+        self.register(call)
+        self.record_dial("plivo", to, frm, urls, 201, request_uuid, req)
+        log(f"plivo create {request_uuid} (call {call.ids['call_uuid']}) to {to} "
+            f"({call.behaviour})")
+        return 201, {"api_id": str(uuid.uuid4()), "message": "call fired",
+                     "request_uuid": request_uuid}, call
+
+    def plivo_call(self, cid, key):
+        call = self.find(cid)
+        if call is None or call.carrier != "plivo" or call.ids.get(key) != cid:
+            raise self.plivo_error(404, "not found")
+        return call
+
+    def plivo_hangup(self, cid, key):
+        call = self.plivo_call(cid, key)
+        with call.lock:
+            gone = call.ended.is_set() or call.ending
+            if key == "request_uuid" and call.answered_at:
+                gone = True  # Request cancel is for queued/ringing calls only
+            if not gone:
+                call.ending = True
+                call.pending_status = "completed"
+        if gone:
+            raise self.plivo_error(404, "not found")
+        log(f"plivo {call.sid} hangup via DELETE /{'Call' if key == 'call_uuid' else 'Request'}/")
+        call.request_stop("api")
+        return 204, None
+
+    def plivo_details(self, cid):
+        call = self.plivo_call(cid, "call_uuid")
+        st = call.pending_status or call.status
+        return 200, {
+            "api_id": str(uuid.uuid4()), "call_uuid": call.ids["call_uuid"],
+            "request_uuid": call.ids["request_uuid"], "call_status": st,
+            "call_direction": "outbound", "from_number": call.frm, "to_number": call.to,
+            "initiation_time": ymdhms(call.created), "answer_time": ymdhms(call.answered_at),
+            "end_time": ymdhms(call.ended_at),
+            "call_duration": call.duration() if call.ended_at else None,
+            "bill_duration": call.duration() if call.ended_at else None,
+            "hangup_cause_name": None, "hangup_source": None,
+            "resource_uri": f"/v1/Account/{self.cfg.plivo_id}/Call/{call.ids['call_uuid']}/",
+        }
+
+    # ------------------------------------------------------------------------------------------
+    # REST: Exotel
+
+    def exotel_error(self, status, message):
+        return HttpError(status, {"RestException": {"Status": status, "Message": message}})
+
+    def exotel_create(self, form, classic):
+        first = dict(reversed(form))
+        if classic:
+            frm, callerid, url = first.get("From"), first.get("CallerId"), first.get("Url")
+            cb = first.get("StatusCallback")
+            events = [v for k, v in form if k in ("StatusCallbackEvents[]", "StatusCallbackEvents")]
+            stream = url if url and urlsplit(url).scheme in ("ws", "wss") else None
+            time_limit = first.get("TimeLimit")
+            ring_timeout = first.get("TimeOut")
+        else:
+            frm, callerid, url = first.get("from"), first.get("callerid"), first.get("streamurl")
+            cb = first.get("statuscallback")
+            events = [v for k, v in form if k in ("statuscallbackevents[]", "statuscallbackevents")]
+            stream = url
+            time_limit = first.get("timelimit")
+            ring_timeout = first.get("timeout")
+        urls = {"url" if classic else "streamurl": url, "statuscallback": cb,
+                "statuscallbackevents": events}
+
+        def fail(msg):
+            self.record_dial("exotel", frm, callerid, urls, 400, None, first)
+            log(f"exotel create to {frm}: 400 {msg}")
+            return self.exotel_error(400, msg)
+
+        names = ("From", "CallerId", "Url") if classic else ("from", "callerid", "streamurl")
+        for name, val in zip(names, (frm, callerid, url)):
+            if not val:
+                raise fail(f"Missing parameter {name}")
+        if not LOOSE_NUMBER.match(frm) or behaviour_of(frm) == "invalid":
+            raise fail(f"Invalid phone number {frm}")
+        if not classic and urlsplit(url).scheme not in ("ws", "wss"):
+            raise fail("streamurl must be a ws:// or wss:// URL")
+        if cb and not is_http_url(cb):
+            raise fail("StatusCallback is not a valid URL")
+        bad = set(events) - {"terminal", "answered"}
+        if bad:
+            raise fail(f"Invalid StatusCallbackEvents {sorted(bad)}")
+        try:
+            time_limit = int(time_limit) if time_limit else None
+            ring_timeout = int(ring_timeout) if ring_timeout else 60
+        except ValueError:
+            raise fail("TimeLimit/TimeOut must be integers")
+        sid = hex32()
+        params = {"stream_url": stream, "status_callback": cb, "status_events": set(events),
+                  "time_limit": time_limit, "ring_timeout": max(1, ring_timeout),
+                  "classic": classic, "url": url}
+        # Exotel dials From (the customer) first; CallerId is the ExoPhone.
+        call = Call("exotel", sid, frm, callerid, params)
+        call.status = "in-progress"
+        self.register(call)
+        self.record_dial("exotel", frm, callerid, urls, 200, sid, first)
+        log(f"exotel create {sid} to {frm} ({call.behaviour})")
+        return 200, self.exotel_json(call, classic), call
+
+    def exotel_status(self, call):
+        st = call.status
+        return "in-progress" if st in ("queued", "ringing") else st
+
+    def exotel_json(self, call, classic):
+        c = {"Sid": call.sid, "ParentCallSid": None, "DateCreated": ymdhms(call.created),
+             "DateUpdated": ymdhms(call.updated), "AccountSid": self.cfg.exotel_sid,
+             "To": call.frm, "From": call.to, "PhoneNumberSid": call.frm,
+             "Status": self.exotel_status(call), "StartTime": ymdhms(call.created),
+             "EndTime": ymdhms(call.ended_at), "Duration": call.duration() if call.ended_at
+             else None, "Price": None, "Direction": "outbound-api", "AnsweredBy": None,
+             "ForwardedFrom": None, "CallerName": None,
+             "Uri": f"/v1/Accounts/{self.cfg.exotel_sid}/Calls/{call.sid}.json",
+             "RecordingUrl": None}
+        if classic:
+            return {"Call": c}
+        return {"call": {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in c.items()}}
+
+    def exotel_get(self, csid, classic):
+        call = self.find(csid)
+        if call is None or call.carrier != "exotel":
+            raise self.exotel_error(404, f"Call {csid} not found")
+        return 200, self.exotel_json(call, classic)
+
+
+def exotel_xml(obj):
+    call = obj["Call"]
+    parts = "".join(f"<{k}>{'' if v is None else xml_escape(str(v))}</{k}>" for k, v in call.items())
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<TwilioResponse><Call>{parts}</Call>' \
+           f'</TwilioResponse>\n'
+
+
+def xml_escape(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# ------------------------------------------------------------------------------------------------
+# HTTP
+
+ROUTES = [
+    ("POST", r"/2010-04-01/Accounts/([^/]+)/Calls\.json", "twilio", "t_create"),
+    ("POST", r"/2010-04-01/Accounts/([^/]+)/Calls/([^/]+)\.json", "twilio", "t_update"),
+    ("GET", r"/2010-04-01/Accounts/([^/]+)/Calls/([^/]+)\.json", "twilio", "t_fetch"),
+    ("POST", r"/v1/Account/([^/]+)/Call/", "plivo", "p_create"),
+    ("DELETE", r"/v1/Account/([^/]+)/Call/([^/]+)/", "plivo", "p_hangup"),
+    ("GET", r"/v1/Account/([^/]+)/Call/([^/]+)/", "plivo", "p_get"),
+    ("DELETE", r"/v1/Account/([^/]+)/Request/([^/]+)/", "plivo", "p_cancel"),
+    ("POST", r"/v1/accounts/([^/]+)/calls/connect", "exotel", "e_create"),
+    ("POST", r"/v1/Accounts/([^/]+)/Calls/connect(\.json)?", "exotel", "e_create_classic"),
+    ("GET", r"/v1/Accounts/([^/]+)/Calls/([^/.]+)(\.json)?", "exotel", "e_get_classic"),
+    ("GET", r"/v1/accounts/([^/]+)/calls/([^/.]+)", "exotel", "e_get"),
+    ("GET", r"/_fake/health", None, "f_health"),
+    ("GET", r"/_fake/dials", None, "f_dials"),
+    ("GET", r"/_fake/calls", None, "f_calls"),
+    ("GET", r"/_fake/calls/([^/]+)", None, "f_call"),
+    ("POST", r"/_fake/reset", None, "f_reset"),
+    ("POST", r"/_fake/calls/([^/]+)/dtmf", None, "f_dtmf"),
+    ("POST", r"/_fake/calls/([^/]+)/hangup", None, "f_hangup"),
+    ("POST", r"/_fake/calls/([^/]+)/say", None, "f_say"),
+    ("POST", r"/_fake/voices", None, "f_voices"),
+]
+ROUTES = [(m, re.compile(p + "$"), c, h) for m, p, c, h in ROUTES]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "parley-carrier-fake/1.0"
+    fake = None  # set by main
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _send(self, status, obj, ctype="application/json", headers=None):
+        if obj is None:
+            data = b""
+        elif isinstance(obj, (bytes, str)):
+            data = obj.encode() if isinstance(obj, str) else obj
+        else:
+            data = (json.dumps(obj, indent=None) + "\n").encode()
+        self.send_response(status)
+        if data or status != 204:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
+        self.wfile.flush()
+
+    def _auth_ok(self, carrier, acct):
+        cfg = self.fake.cfg
+        user, pw = {"twilio": (cfg.twilio_sid, cfg.twilio_token),
+                    "plivo": (cfg.plivo_id, cfg.plivo_token),
+                    "exotel": (cfg.exotel_key, cfg.exotel_token)}[carrier]
+        path_acct = {"twilio": cfg.twilio_sid, "plivo": cfg.plivo_id,
+                     "exotel": cfg.exotel_sid}[carrier]
+        h = self.headers.get("Authorization", "")
+        if not h.lower().startswith("basic "):
+            return False
+        try:
+            got = base64.b64decode(h[6:].strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(got, f"{user}:{pw}") and acct == path_acct
+
+    def _unauthorized(self, carrier):
+        if carrier == "twilio":
+            body = {"code": 20003, "message": "Authenticate",
+                    "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}
+        elif carrier == "plivo":
+            body = {"api_id": str(uuid.uuid4()), "error": "authentication failed"}
+        else:
+            body = {"RestException": {"Status": 401, "Message": "Authentication failed"}}
+        self._send(401, body, headers={"WWW-Authenticate": f'Basic realm="{carrier} (fake)"'})
+
+    def _dispatch(self):
+        fake = self.fake
+        u = urlsplit(self.path)
+        path = u.path
+        body = self._body()
+        allowed = set()
+        for method, rx, carrier, name in ROUTES:
+            m = rx.match(path)
+            if not m:
+                continue
+            if method != self.command:
+                allowed.add(method)
+                continue
+            groups = m.groups()
+            if carrier and not self._auth_ok(carrier, unquote(groups[0])):
+                if name in ("t_create", "p_create", "e_create", "e_create_classic"):
+                    fake.record_dial(carrier, None, None, {}, 401, None, None)
+                log(f"{carrier} {self.command} {path}: 401 (bad or missing Basic auth)")
+                return self._unauthorized(carrier)
+            try:
+                return getattr(self, name)(groups, body, u)
+            except HttpError as e:
+                return self._send(e.status, e.body)
+        if allowed:
+            return self._send(405, {"error": f"method {self.command} not allowed on {path}"},
+                              headers={"Allow": ", ".join(sorted(allowed))})
+        log(f"{self.command} {path}: 404 (no such route in the carrier fake)")
+        self._send(404, {"error": f"no route {self.command} {path} in the carrier fake"})
+
+    def do_GET(self):
+        self._dispatch()
+
+    def do_POST(self):
+        self._dispatch()
+
+    def do_DELETE(self):
+        self._dispatch()
+
+    def _form(self, body):
+        return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+    def _created(self, status, obj, call, ctype="application/json"):
+        self._send(status, obj, ctype)
+        self.fake.start(call)  # after the response is on the wire
+
+    # -- Twilio
+    def t_create(self, g, body, u):
+        status, obj, call = self.fake.twilio_create(unquote(g[0]), self._form(body), u.query)
+        self._created(status, obj, call)
+
+    def t_update(self, g, body, u):
+        self._send(*self.fake.twilio_update(g[0], unquote(g[1]), self._form(body)))
+
+    def t_fetch(self, g, body, u):
+        self._send(200, self.fake.twilio_json(self.fake.twilio_call(g[0], unquote(g[1]))))
+
+    # -- Plivo
+    def p_create(self, g, body, u):
+        status, obj, call = self.fake.plivo_create(g[0], body)
+        self._created(status, obj, call)
+
+    def p_hangup(self, g, body, u):
+        self._send(*self.fake.plivo_hangup(unquote(g[1]), "call_uuid"))
+
+    def p_cancel(self, g, body, u):
+        self._send(*self.fake.plivo_hangup(unquote(g[1]), "request_uuid"))
+
+    def p_get(self, g, body, u):
+        self._send(*self.fake.plivo_details(unquote(g[1])))
+
+    # -- Exotel
+    def e_create(self, g, body, u):
+        status, obj, call = self.fake.exotel_create(self._form(body), classic=False)
+        self._created(status, obj, call)
+
+    def e_create_classic(self, g, body, u):
+        as_json = bool(g[1])
+        status, obj, call = self.fake.exotel_create(self._form(body), classic=True)
+        if as_json:
+            self._created(status, obj, call)
+        else:
+            self._created(status, exotel_xml(obj), call, "application/xml")
+
+    def e_get_classic(self, g, body, u):
+        status, obj = self.fake.exotel_get(unquote(g[1]), True)
+        if g[2]:
+            self._send(status, obj)
+        else:
+            self._send(status, exotel_xml(obj), "application/xml")
+
+    def e_get(self, g, body, u):
+        self._send(*self.fake.exotel_get(unquote(g[1]), False))
+
+    # -- control API
+    def f_health(self, g, body, u):
+        f = self.fake
+        with f.lock:
+            live = sum(1 for c in f.call_list if c.live())
+            n, d = len(f.call_list), len(f.dials)
+        self._send(200, {"ok": True, "calls": n, "live_calls": live, "dials": d,
+                         "uptime_s": round(time.time() - f.started, 1)})
+
+    def f_dials(self, g, body, u):
+        q = dict(parse_qsl(u.query))
+        with self.fake.lock:
+            dials = list(self.fake.dials)
+        for k in ("carrier", "to", "status"):
+            if k in q:
+                dials = [d for d in dials if str(d.get(k)) == q[k]]
+        self._send(200, dials)
+
+    def f_calls(self, g, body, u):
+        with self.fake.lock:
+            calls = list(self.fake.call_list)
+        self._send(200, [{"carrier": c.carrier, "sid": c.sid, "ids": c.ids, "to": c.to,
+                          "status": c.status, "live": c.live()} for c in calls])
+
+    def _call(self, g):
+        call = self.fake.find(unquote(g[0]))
+        if call is None:
+            raise HttpError(404, {"error": f"no call {g[0]}"})
+        return call
+
+    def f_call(self, g, body, u):
+        self._send(200, self._call(g).record())
+
+    def f_reset(self, g, body, u):
+        self._send(200, {"ok": True, "dropped_calls": self.fake.reset()})
+
+    def _json(self, body):
+        try:
+            obj = json.loads(body or b"{}")
+        except ValueError:
+            raise HttpError(400, {"error": "body must be JSON"})
+        if not isinstance(obj, dict):
+            raise HttpError(400, {"error": "body must be a JSON object"})
+        return obj
+
+    def f_dtmf(self, g, body, u):
+        call = self._call(g)
+        digits = str(self._json(body).get("digit", ""))
+        if not re.fullmatch(r"[0-9*#A-D]+", digits):
+            raise HttpError(400, {"error": "digit must be 0-9, *, #, A-D"})
+        if not call.live():
+            raise HttpError(409, {"error": "call has ended"})
+        for d in digits:
+            call.dtmf.append(d)
+        self._send(200, {"ok": True, "queued": digits})
+
+    def f_hangup(self, g, body, u):
+        call = self._call(g)
+        if not call.live():
+            raise HttpError(409, {"error": "call has ended"})
+        log(f"{call.carrier} {call.sid}: callee hangs up (control API)")
+        call.request_stop("callee")
+        self._send(200, {"ok": True})
+
+    def f_say(self, g, body, u):
+        call = self._call(g)
+        req = self._json(body)
+        items = req.get("script") or [req]
+        for it in items:
+            if not any(k in it for k in ("wav", "text", "silence_ms", "tone_hz")):
+                raise HttpError(400, {"error": "item needs wav, text, silence_ms or tone_hz"})
+        if not call.live():
+            raise HttpError(409, {"error": "call has ended"})
+        for it in items:
+            call.say.append(it)
+        self._send(200, {"ok": True, "queued": len(items)})
+
+    def f_voices(self, g, body, u):
+        req = self._json(body)
+        script = req.get("script")
+        if not isinstance(script, list):
+            raise HttpError(400, {"error": "script must be a list"})
+        with self.fake.lock:
+            self.fake.voices[req.get("number") or "*"] = script
+        self._send(200, {"ok": True})
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description="Carrier fake (Twilio, Plivo, Exotel).")
+    ap.add_argument("--port", type=int, default=8099)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--record-dir", default=None,
+                    help="write what the callee heard to DIR/{call id}.wav at hang-up")
+    for k, v in DEFAULTS.items():
+        ap.add_argument("--" + k.replace("_", "-"), default=v)
+    ap.add_argument("--plivo-main-token", default=None,
+                    help="token for X-Plivo-Signature-Ma-V3 (default: --plivo-token)")
+    ap.add_argument("--ring-ms", type=int, default=300, help="create -> ringing")
+    ap.add_argument("--answer-ms", type=int, default=300, help="ringing -> answer")
+    ap.add_argument("--callee-hangup-ms", type=int, default=2000,
+                    help="answer -> callee hang-up for suffix 0004")
+    ap.add_argument("--max-call-seconds", type=float, default=20.0)
+    ap.add_argument("--amd-ms", type=int, default=300, help="answering-machine detection time")
+    ap.add_argument("--callback-timeout", type=float, default=5.0)
+    ap.add_argument("--plivo-noanswer-status", default="no-answer",
+                    choices=["no-answer", "timeout"],
+                    help="Plivo CallStatus sent when the ring timeout expires")
+    ap.add_argument("--voice-wav", default=None, help="default callee voice (WAV, PCM16 mono)")
+    ap.add_argument("--voice-cmd", default=None,
+                    help="TTS command writing a WAV to stdout, {text} replaced "
+                         "(e.g. 'espeak-ng --stdout {text}')")
+    cfg = ap.parse_args(argv)
+    if cfg.plivo_main_token is None:
+        cfg.plivo_main_token = cfg.plivo_token
+    return cfg
+
+
+def main(argv=None):
+    cfg = parse_args(argv)
+    if cfg.record_dir:
+        os.makedirs(cfg.record_dir, exist_ok=True)
+    fake = Fake(cfg)
+    Handler.fake = fake
+    ThreadingHTTPServer.allow_reuse_address = True
+    srv = ThreadingHTTPServer((cfg.host, cfg.port), Handler)
+    srv.daemon_threads = True
+    log(f"carrier fake listening on http://{cfg.host}:{cfg.port} (twilio {cfg.twilio_sid}, "
+        f"plivo {cfg.plivo_id}, exotel {cfg.exotel_sid})")
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.server_close()
+
+
+if __name__ == "__main__":
+    main()
