@@ -13,6 +13,13 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  += $(PKG_CFLAGS)
 LDLIBS  := -lcivetweb -lnng $(PKG_LIBS) -pthread -lm
 
+# Libraries only one service needs are linked into that service (and its unit tests) alone.
+MEDIA_PKGS := speexdsp pocketsphinx sphinxbase espeak-ng
+CFLAGS  += $(shell pkg-config --cflags $(MEDIA_PKGS) 2>/dev/null)
+SVC_LIBS_media-pipeline := $(shell pkg-config --libs $(MEDIA_PKGS) 2>/dev/null) \
+    -lflite_cmu_us_kal16 -lflite_cmu_us_kal -lflite_cmu_us_slt -lflite_cmu_us_awb \
+    -lflite_cmu_us_rms -lflite_usenglish -lflite_cmulex -lflite -lwebrtc_audio_processing
+
 B := build
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
@@ -48,7 +55,7 @@ $(LIB): $(COMMON_OBJ)
 .SECONDEXPANSION:
 $(SERVICE_BINS): $(B)/bin/%: $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard services/%/*.c)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(SVC_LIBS_$*)
 
 $(B)/bin/parley-admin: $(ADMIN_SRC:%.c=$(B)/obj/%.o) $(LIB)
 	@mkdir -p $(dir $@)
@@ -67,7 +74,8 @@ define svc_unit_rule
 $(B)/tests/$(1)-$(2): tests/unit/$(1)/$(2).c tests/unit/check.h \
     $(patsubst %.c,$(B)/obj/%.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))) $(LIB)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) -Itests/unit -Iservices/$(1) -o $$@ $$(filter-out %.h,$$^) $(LDLIBS)
+	$$(CC) $$(CFLAGS) -Itests/unit -Iservices/$(1) -o $$@ $$(filter-out %.h,$$^) $(LDLIBS) \
+	    $(SVC_LIBS_$(1))
 endef
 $(foreach t,$(SVC_UNIT_SRC),$(eval $(call svc_unit_rule,$(notdir $(patsubst %/,%,$(dir $(t)))),$(notdir $(basename $(t))))))
 

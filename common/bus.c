@@ -80,6 +80,10 @@ pl_bus_pub *pl_bus_pub_open(pl_redis *r, const char *bind_url, const char *adver
     p->redis = r;
     nng_listener l;
     int rv = nng_pub0_open(&p->sock);
+    /* Status changes come in bursts (a batch schedules thousands at once): queue generously
+     * rather than drop at the default depth. Dropping stays possible and harmless. */
+    if (rv == 0)
+        nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, 8192);
     if (rv == 0)
         rv = nng_listen(p->sock, bind_url, &l, 0);
     if (rv != 0) {
@@ -203,6 +207,7 @@ pl_bus_sub *pl_bus_sub_open(pl_redis *r, const char *const *prefixes, int n, con
         free(s);
         return NULL;
     }
+    nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 8192);
     for (int i = 0; i < n; i++)
         nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, prefixes[i], strlen(prefixes[i]));
     discover(s);

@@ -68,6 +68,17 @@ int api_call_stop(pl_req *r);
 int api_execution_get(pl_req *r);
 int api_execution_log(pl_req *r);
 int api_user_me(pl_req *r);
+int api_batch_create(pl_req *r);
+int api_batch_schedule(pl_req *r);
+int api_batch_stop(pl_req *r);
+int api_batch_get(pl_req *r);
+int api_batch_list(pl_req *r);
+int api_batch_delete(pl_req *r);
+int api_batch_executions(pl_req *r);
+
+/* batches.c: validates a retry_config object (POST /call and POST /batches); 0, or -1 with a
+ * message naming the field in err. */
+int api_validate_retry_config(const cJSON *rc, char *err, size_t cap);
 
 /* Replies 500 for a failed query and logs the server-side reason. */
 int api_db_error(pl_req *r, const PGresult *res, const char *what);

@@ -17,6 +17,15 @@ const pl_route api_routes[] = {
     {"GET", "/executions/{}", api_execution_get, "execution_get"},
     {"GET", "/executions/{}/log", api_execution_log, "execution_log"},
     {"GET", "/user/me", api_user_me, "user_me"},
+    /* /batches/{agent_id}/all and /batches/{batch_id}/... differ in their last segment, and
+     * pl_http_match matches whole paths, so no batch route shadows another. */
+    {"POST", "/batches", api_batch_create, "batch_create"},
+    {"GET", "/batches/{}/all", api_batch_list, "batch_list"},
+    {"GET", "/batches/{}", api_batch_get, "batch_get"},
+    {"DELETE", "/batches/{}", api_batch_delete, "batch_delete"},
+    {"POST", "/batches/{}/schedule", api_batch_schedule, "batch_schedule"},
+    {"POST", "/batches/{}/stop", api_batch_stop, "batch_stop"},
+    {"GET", "/batches/{}/executions", api_batch_executions, "batch_executions"},
 };
 const int api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

@@ -23,6 +23,7 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 UNREACHABLE = {"500"}
 BIG = b'{"agent_id": "' + b"x" * (1024 * 1024 + 10) + b'"}'
 MISSING = "0b5f3a52-7c1e-4a8e-9d62-1f0c2b3a4d5e"  # a UUID no one owns
+MISSING_BATCH = "0" * 32  # a batch id no one owns
 
 AGENT = {"agent_config": {
     "agent_name": "A", "agent_welcome_message": "Hi",
@@ -624,10 +625,109 @@ def test_account_and_ops_operations(ctx):
     harness.eventually(lambda: ctx.http("GET", "/readyz").status == 200, timeout=10)
 
 
+def multipart(fields=(), files=()):
+    """(raw body, headers) of a multipart/form-data request: fields are (name, text) pairs,
+    files (name, filename, bytes) triples."""
+    b = "openapi-" + uuid.uuid4().hex
+    out = b""
+    for name, value in fields:
+        out += f'--{b}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, filename, data in files:
+        out += (f'--{b}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"'
+                f'\r\nContent-Type: text/csv\r\n\r\n').encode() + data + b"\r\n"
+    return out + f"--{b}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={b}"}
+
+
+def new_batch(ctx, agent_id, csv=b"contact_number,name\n+14155550100,Bruce\n"):
+    raw, h = multipart([("agent_id", agent_id)], [("file", "contacts.csv", csv)])
+    return {"batch_id": call(ctx, "POST", "/batches", raw=raw, headers=h,
+                             expect=200).json["batch_id"]}
+
+
+def test_batch_operations(ctx):
+    agent = new_agent(ctx)
+    t = "/batches"
+    csv = b"contact_number,name\n+14155550100,Bruce\n4155550101,Selina\n"
+    raw, h = multipart([("agent_id", agent), ("from_phone_numbers", '["+14155550199"]'),
+                        ("retry_config", '{"enabled": true, "max_retries": 2}')],
+                       [("file", "contacts.csv", csv)])
+    r = call(ctx, "POST", t, raw=raw, headers=h, expect=200)
+    assert r.json["valid_contacts"] == 1 and r.json["invalid_contacts"][0]["row"] == 3, r
+    b = {"batch_id": r.json["batch_id"]}
+    call(ctx, "POST", t, raw=raw, headers=h, key=None, expect=401)
+    call(ctx, "POST", t, raw=raw[:-12], headers=h, expect=400)
+    call(ctx, "POST", t, raw=BIG, headers=h, expect=413)
+    call(ctx, "POST", t, body={"agent_id": agent}, expect=415)
+    raw404, h404 = multipart([("agent_id", MISSING)], [("file", "c.csv", csv)])
+    call(ctx, "POST", t, raw=raw404, headers=h404, expect=404)
+    raw422, h422 = multipart([("agent_id", agent)], [("file", "c.csv", b"name\nBruce\n")])
+    r = call(ctx, "POST", t, raw=raw422, headers=h422, expect=422)
+    assert r.json["message"].startswith("file:"), r
+
+    t = "/batches/{agent_id}/all"
+    r = call(ctx, "GET", t, {"agent_id": agent}, expect=200)
+    assert [x["batch_id"] for x in r.json] == [b["batch_id"]], r
+    call(ctx, "GET", t, {"agent_id": agent}, key=None, expect=401)
+    call(ctx, "GET", t, {"agent_id": MISSING}, expect=404)
+    call(ctx, "GET", t, {"agent_id": "nope"}, expect=422)
+
+    t = "/batches/{batch_id}/executions"
+    assert call(ctx, "GET", t, b, expect=200).json == []
+    call(ctx, "GET", t, b, key=None, expect=401)
+    call(ctx, "GET", t, {"batch_id": MISSING_BATCH}, expect=404)
+    call(ctx, "GET", t, {"batch_id": "xyz"}, expect=422)
+
+    t = "/batches/{batch_id}/schedule"
+    later = (datetime.datetime.now(datetime.timezone.utc) +
+             datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    form, fh = multipart([("scheduled_at", later)])
+    call(ctx, "POST", t, b, raw=form, headers=fh, key=None, expect=401)
+    call(ctx, "POST", t, b, raw=b"--x\r\n",
+         headers={"Content-Type": "multipart/form-data; boundary=x"}, expect=400)
+    call(ctx, "POST", t, b, raw=b"x", headers={"Content-Type": "text/plain"}, expect=415)
+    call(ctx, "POST", t, b, raw=BIG,
+         headers={"Content-Type": "application/x-www-form-urlencoded"}, expect=413)
+    bad, bh = multipart([("scheduled_at", "tomorrow")])
+    call(ctx, "POST", t, b, raw=bad, headers=bh, expect=422)
+    call(ctx, "POST", t, {"batch_id": MISSING_BATCH}, raw=form, headers=fh, expect=404)
+    call(ctx, "POST", t, {"batch_id": "q"}, raw=form, headers=fh, expect=422)
+    r = call(ctx, "POST", t, b, raw=form, headers=fh, expect=200)
+    assert r.json["batch_status"] == "scheduled" and r.json["executions"] == 1, r
+    call(ctx, "POST", t, b, raw=form, headers=fh, expect=409)
+    now = new_batch(ctx, agent)
+    r = call(ctx, "POST", t, now, body={"scheduled_at": "2020-01-01T00:00:00Z"}, expect=200)
+    assert r.json["batch_status"] == "queued", r
+
+    t = "/batches/{batch_id}"
+    r = call(ctx, "GET", t, b, expect=200)
+    assert r.json["status"] == "scheduled" and r.json["execution_status"] == {"scheduled": 1}
+    assert r.json["from_phone_numbers"] == ["+14155550199"] and len(r.json["invalid_contacts"]) == 1
+    call(ctx, "GET", t, b, key=None, expect=401)
+    call(ctx, "GET", t, {"batch_id": MISSING_BATCH}, expect=404)
+    call(ctx, "GET", t, {"batch_id": "xyz"}, expect=422)
+    r = call(ctx, "GET", "/batches/{batch_id}/executions", b, expect=200)
+    assert len(r.json) == 1 and r.json[0]["batch_id"] == b["batch_id"], r
+
+    t = "/batches/{batch_id}/stop"
+    call(ctx, "POST", t, b, key=None, expect=401)
+    call(ctx, "POST", t, {"batch_id": MISSING_BATCH}, expect=404)
+    call(ctx, "POST", t, {"batch_id": "abc"}, expect=422)
+    assert call(ctx, "POST", t, b, expect=200).json["stopped_executions"] == 1
+    call(ctx, "POST", t, b, expect=409)
+
+    t = "/batches/{batch_id}"
+    call(ctx, "DELETE", t, now, expect=409)  # its call is still queued
+    call(ctx, "POST", "/batches/{batch_id}/stop", now, expect=200)
+    call(ctx, "DELETE", t, now, key=None, expect=401)
+    call(ctx, "DELETE", t, now, expect=200)
+    call(ctx, "DELETE", t, now, expect=404)
+    call(ctx, "DELETE", t, {"batch_id": "abc"}, expect=422)
+
+
 def test_other_methods_on_documented_paths(ctx):
     """A method the document does not list on a documented path answers 405 with the error
     body; an undocumented path answers 404."""
-    fill = {"agent_id": MISSING, "execution_id": MISSING}
+    fill = {"agent_id": MISSING, "execution_id": MISSING, "batch_id": MISSING_BATCH}
     templates = {p: re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)) + "$")
                  for p in ctx.spec["paths"]}
     checked = 0

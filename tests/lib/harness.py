@@ -50,6 +50,15 @@ class Service:
             stack.wait_port(self.port, timeout=20, proc=self.proc)
         return self
 
+    def start_cmd(self, args):
+        """Starts an arbitrary command (a fake, a tool) under this service's name and log."""
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log, cwd=ROOT,
+                                     start_new_session=True)
+        if self.port:
+            stack.wait_port(self.port, timeout=20, proc=self.proc)
+        return self
+
     def stop(self, kill=False):
         if self.proc and self.proc.poll() is None:
             (self.proc.kill if kill else self.proc.terminate)()
