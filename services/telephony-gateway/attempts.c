@@ -1,0 +1,303 @@
+/* Postgres access of the gateway: call_attempts rows and the execution fields it needs. Every
+ * statement is prepared once per connection and parameterized. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "error.h"
+#include "gateway.h"
+#include "log.h"
+#include "validate.h"
+
+#define ATTEMPT_COLUMNS                                                                            \
+    "SELECT ca.execution_id, ca.attempt, e.status, e.account_id, ac.concurrency_max,"              \
+    " e.retry_config::text, ca.provider, COALESCE(ca.provider_call_id, ''), ca.media_token,"       \
+    " ca.callback_token, (extract(epoch FROM ca.dial_requested_at) * 1000)::bigint,"               \
+    " COALESCE((extract(epoch FROM ca.answered_at) * 1000)::bigint, 0),"                           \
+    " ca.ended_at IS NOT NULL, COALESCE(e.telephony_data->>'hangup_by', '')"                       \
+    " FROM call_attempts ca JOIN executions e ON e.id = ca.execution_id"                           \
+    " JOIN accounts ac ON ac.id = e.account_id "
+
+static const pl_db_stmt attempt_stmt = {
+    "gw_attempt", ATTEMPT_COLUMNS "WHERE ca.execution_id = $1::uuid AND ca.attempt = $2::int", 2};
+
+static const pl_db_stmt latest_stmt = {
+    "gw_attempt_latest",
+    ATTEMPT_COLUMNS "WHERE ca.execution_id = $1::uuid ORDER BY ca.attempt DESC LIMIT 1", 1};
+
+static const pl_db_stmt execution_stmt = {
+    "gw_execution",
+    "SELECT e.status, e.account_id, ac.concurrency_max,"
+    " COALESCE(e.provider, ag.telephony_provider, ''), e.to_number, COALESCE(e.from_number, '')"
+    " FROM executions e JOIN accounts ac ON ac.id = e.account_id"
+    " LEFT JOIN agents ag ON ag.id = e.agent_id WHERE e.id = $1::uuid",
+    1};
+
+/* The claim also starts the attempt's telephony_data afresh: fields of an earlier attempt must
+ * not describe this one. */
+static const pl_db_stmt claim_stmt = {
+    "gw_attempt_claim",
+    "WITH ins AS (INSERT INTO call_attempts (execution_id, attempt, provider, media_token,"
+    "   callback_token) VALUES ($1::uuid, $2::int, $3, $4, $5)"
+    "   ON CONFLICT DO NOTHING RETURNING execution_id),"
+    " upd AS (UPDATE executions SET attempt = $2::int, from_number = COALESCE(from_number, $6),"
+    "   telephony_data = (telephony_data - ARRAY['provider_call_id', 'hangup_by',"
+    "     'hangup_reason', 'hangup_provider_code', 'duration', 'ring_duration'])"
+    "     || jsonb_build_object('provider', $3::text)"
+    "   WHERE id IN (SELECT execution_id FROM ins) RETURNING id)"
+    " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)",
+    6};
+
+/* Existing keys win: a callback faster than this statement already wrote the right call id. */
+static const pl_db_stmt dialed_stmt = {
+    "gw_attempt_dialed",
+    "WITH a AS (UPDATE call_attempts SET provider_call_id = COALESCE(provider_call_id, $3),"
+    "   status = COALESCE(status, 'initiated'), updated_at = now()"
+    "   WHERE execution_id = $1::uuid AND attempt = $2::int RETURNING 1)"
+    " UPDATE executions SET telephony_data ="
+    "   jsonb_build_object('provider', $4::text, 'provider_call_id', $3::text) || telephony_data"
+    " WHERE id = $1::uuid AND EXISTS (SELECT 1 FROM a)",
+    4};
+
+/* A late, out-of-order status word never replaces the final one of an ended attempt. */
+static const pl_db_stmt update_stmt = {
+    "gw_attempt_update",
+    "UPDATE call_attempts SET"
+    " status = CASE WHEN ended_at IS NULL THEN COALESCE($3, status) ELSE status END,"
+    " provider_call_id = COALESCE(NULLIF($4, ''), provider_call_id),"
+    " answered_at = CASE WHEN $5::boolean THEN COALESCE(answered_at, now()) ELSE answered_at END,"
+    " ended_at = CASE WHEN $6::boolean THEN COALESCE(ended_at, now()) ELSE ended_at END,"
+    " outcome = COALESCE($7, outcome), updated_at = now()"
+    " WHERE execution_id = $1::uuid AND attempt = $2::int",
+    7};
+
+static const pl_db_stmt patch_stmt = {
+    "gw_telephony_patch",
+    "UPDATE executions SET telephony_data = telephony_data || $2::jsonb WHERE id = $1::uuid", 2};
+
+static const pl_db_stmt voicemail_stmt = {
+    "gw_voicemail", "UPDATE executions SET answered_by_voice_mail = true WHERE id = $1::uuid", 1};
+
+static const pl_db_stmt statuses_stmt = {
+    "gw_statuses", "SELECT id::text, status FROM executions WHERE id = ANY($1::uuid[])", 1};
+
+void gw_attempt_clear(gw_attempt *a)
+{
+    free(a->retry_config);
+    a->retry_config = NULL;
+}
+
+static void read_attempt(PGresult *r, gw_attempt *a)
+{
+    memset(a, 0, sizeof(*a));
+    gw_copy(a->execution_id, sizeof(a->execution_id), PQgetvalue(r, 0, 0));
+    a->attempt = atoi(PQgetvalue(r, 0, 1));
+    if (pl_status_parse(PQgetvalue(r, 0, 2), &a->status) != PL_OK)
+        a->status = PL_ST__COUNT;
+    gw_copy(a->account_id, sizeof(a->account_id), PQgetvalue(r, 0, 3));
+    a->concurrency_max = atoi(PQgetvalue(r, 0, 4));
+    a->retry_config = PQgetisnull(r, 0, 5) ? NULL : strdup(PQgetvalue(r, 0, 5));
+    gw_copy(a->provider, sizeof(a->provider), PQgetvalue(r, 0, 6));
+    gw_copy(a->call_id, sizeof(a->call_id), PQgetvalue(r, 0, 7));
+    gw_copy(a->media_token, sizeof(a->media_token), PQgetvalue(r, 0, 8));
+    gw_copy(a->callback_token, sizeof(a->callback_token), PQgetvalue(r, 0, 9));
+    a->dial_ms = strtoll(PQgetvalue(r, 0, 10), NULL, 10);
+    a->answered_ms = strtoll(PQgetvalue(r, 0, 11), NULL, 10);
+    a->ended = PQgetvalue(r, 0, 12)[0] == 't';
+    gw_copy(a->hangup_by, sizeof(a->hangup_by), PQgetvalue(r, 0, 13));
+}
+
+static int load(pl_dbconn *c, const pl_db_stmt *st, const char *const *p, gw_attempt *a)
+{
+    PGresult *r = pl_db_exec(c, st, p);
+    int rc = PL_OK;
+    if (!pl_db_ok(r)) {
+        PL_ERROR("%s: %s", st->name, PQresultErrorMessage(r));
+        rc = PL_ERR_DB;
+    } else if (PQntuples(r) == 0) {
+        rc = PL_ERR_NOTFOUND;
+    } else {
+        read_attempt(r, a);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int gw_attempt_load(gw *g, pl_dbconn *c, const char *execution_id, int n, gw_attempt *a)
+{
+    (void)g;
+    char num[16];
+    memset(a, 0, sizeof(*a));
+    if (!pl_is_uuid(execution_id) || n < 0)
+        return PL_ERR_INVALID;
+    snprintf(num, sizeof(num), "%d", n);
+    const char *p[2] = {execution_id, num};
+    return load(c, &attempt_stmt, p, a);
+}
+
+int gw_attempt_latest(gw *g, pl_dbconn *c, const char *execution_id, gw_attempt *a)
+{
+    (void)g;
+    memset(a, 0, sizeof(*a));
+    if (!pl_is_uuid(execution_id))
+        return PL_ERR_INVALID;
+    const char *p[1] = {execution_id};
+    return load(c, &latest_stmt, p, a);
+}
+
+/* Media tokens are "<execution id>.<attempt>.<random hex>" (minted in dialer.c), so the row is
+ * found by primary key and the whole token then compared in constant time. */
+int gw_attempt_by_media_token(gw *g, pl_dbconn *c, const char *token, gw_attempt *a)
+{
+    char eid[40];
+    memset(a, 0, sizeof(*a));
+    const char *dot = token != NULL ? strchr(token, '.') : NULL;
+    if (dot == NULL || dot - token != 36)
+        return PL_ERR_NOTFOUND;
+    memcpy(eid, token, 36);
+    eid[36] = '\0';
+    char num[12];
+    size_t nl = strcspn(dot + 1, ".");
+    if (nl == 0 || nl >= sizeof(num))
+        return PL_ERR_NOTFOUND;
+    memcpy(num, dot + 1, nl);
+    num[nl] = '\0';
+    long n = gw_str_long(num, -1);
+    if (!pl_is_uuid(eid) || n < 0 || n > 100000)
+        return PL_ERR_NOTFOUND;
+    int rc = gw_attempt_load(g, c, eid, (int)n, a);
+    if (rc == PL_OK && !pl_secure_equal(a->media_token, token)) {
+        gw_attempt_clear(a);
+        rc = PL_ERR_NOTFOUND;
+    }
+    return rc;
+}
+
+int gw_execution_load(gw *g, pl_dbconn *c, const char *execution_id, gw_execution *e)
+{
+    (void)g;
+    memset(e, 0, sizeof(*e));
+    if (!pl_is_uuid(execution_id))
+        return PL_ERR_INVALID;
+    const char *p[1] = {execution_id};
+    PGresult *r = pl_db_exec(c, &execution_stmt, p);
+    int rc = PL_OK;
+    if (!pl_db_ok(r)) {
+        PL_ERROR("load execution %s: %s", execution_id, PQresultErrorMessage(r));
+        rc = PL_ERR_DB;
+    } else if (PQntuples(r) == 0) {
+        rc = PL_ERR_NOTFOUND;
+    } else {
+        if (pl_status_parse(PQgetvalue(r, 0, 0), &e->status) != PL_OK)
+            e->status = PL_ST__COUNT;
+        gw_copy(e->account_id, sizeof(e->account_id), PQgetvalue(r, 0, 1));
+        e->concurrency_max = atoi(PQgetvalue(r, 0, 2));
+        gw_copy(e->provider, sizeof(e->provider), PQgetvalue(r, 0, 3));
+        gw_copy(e->to, sizeof(e->to), PQgetvalue(r, 0, 4));
+        gw_copy(e->from, sizeof(e->from), PQgetvalue(r, 0, 5));
+    }
+    PQclear(r);
+    return rc;
+}
+
+int gw_attempt_claim(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *provider,
+                     const char *from, const char *media_token, const char *callback_token,
+                     int *claimed)
+{
+    (void)g;
+    char num[16];
+    snprintf(num, sizeof(num), "%d", n);
+    const char *p[6] = {execution_id, num, provider, media_token, callback_token, from};
+    PGresult *r = pl_db_exec(c, &claim_stmt, p);
+    int rc = PL_OK;
+    *claimed = 0;
+    if (!pl_db_ok(r)) {
+        PL_ERROR("claim attempt %s/%d: %s", execution_id, n, PQresultErrorMessage(r));
+        rc = PL_ERR_DB;
+    } else {
+        *claimed = atoi(PQgetvalue(r, 0, 0)) == 1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int exec_ok(pl_dbconn *c, const pl_db_stmt *st, const char *const *p, const char *what)
+{
+    PGresult *r = pl_db_exec(c, st, p);
+    int ok = pl_db_ok(r);
+    if (!ok)
+        PL_ERROR("%s: %s", what, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? PL_OK : PL_ERR_DB;
+}
+
+int gw_attempt_dialed(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *provider,
+                      const char *call_id)
+{
+    (void)g;
+    char num[16];
+    snprintf(num, sizeof(num), "%d", n);
+    const char *p[4] = {execution_id, num, call_id, provider};
+    return exec_ok(c, &dialed_stmt, p, "record dialled call");
+}
+
+int gw_attempt_update(gw *g, pl_dbconn *c, const gw_attempt *a, const char *carrier_status,
+                      const char *call_id, int answered, int ended, const char *outcome)
+{
+    (void)g;
+    char num[16];
+    snprintf(num, sizeof(num), "%d", a->attempt);
+    const char *p[7] = {a->execution_id,
+                        num,
+                        carrier_status != NULL && carrier_status[0] != '\0' ? carrier_status : NULL,
+                        call_id != NULL ? call_id : "",
+                        answered ? "true" : "false",
+                        ended ? "true" : "false",
+                        outcome};
+    return exec_ok(c, &update_stmt, p, "update call attempt");
+}
+
+int gw_telephony_patch(gw *g, pl_dbconn *c, const char *execution_id, const char *patch_json)
+{
+    (void)g;
+    const char *p[2] = {execution_id, patch_json};
+    return exec_ok(c, &patch_stmt, p, "patch telephony_data");
+}
+
+int gw_mark_voicemail(gw *g, pl_dbconn *c, const char *execution_id)
+{
+    (void)g;
+    const char *p[1] = {execution_id};
+    return exec_ok(c, &voicemail_stmt, p, "mark voicemail");
+}
+
+int gw_statuses(gw *g, pl_dbconn *c, const char *const *ids, int n, pl_status *status)
+{
+    (void)g;
+    size_t cap = (size_t)n * 40 + 3, len = 0;
+    char *arr = malloc(cap);
+    if (arr == NULL)
+        return PL_ERR_NOMEM;
+    arr[len++] = '{';
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(arr + len, cap - len, "%s%s", i > 0 ? "," : "", ids[i]);
+        status[i] = PL_ST__COUNT;
+    }
+    snprintf(arr + len, cap - len, "}");
+    const char *p[1] = {arr};
+    PGresult *r = pl_db_exec(c, &statuses_stmt, p);
+    free(arr);
+    int rc = PL_OK;
+    if (!pl_db_ok(r)) {
+        PL_ERROR("execution statuses: %s", PQresultErrorMessage(r));
+        rc = PL_ERR_DB;
+    } else {
+        for (int row = 0; row < PQntuples(r); row++)
+            for (int i = 0; i < n; i++)
+                if (strcmp(ids[i], PQgetvalue(r, row, 0)) == 0)
+                    pl_status_parse(PQgetvalue(r, row, 1), &status[i]);
+    }
+    PQclear(r);
+    return rc;
+}

@@ -1,0 +1,230 @@
+/* telephony-gateway: everything carrier-specific (docs/dialing.md, step 3). Dial workers consume
+ * the `telephony` stream and speak each carrier's REST API; civetweb serves the signed status
+ * callbacks and answer documents; a second civetweb context accepts the carriers' media
+ * WebSockets and turns their audio into 20 ms PCM16 frames.
+ *
+ * Threads and what blocks where:
+ *   - PL_GATEWAY_WORKERS dial workers (dialer.c): block on XREADGROUP (≤ 1 s), Postgres, and a
+ *     carrier REST call (≤ PL_CARRIER_TIMEOUT_MS);
+ *   - one lease thread (live.c): every PL_LEASE_RENEW_MS one Postgres query and one Redis script
+ *     per live call;
+ *   - civetweb HTTP workers (callbacks.c): Postgres, Redis (delayed retry jobs, leases); never a
+ *     carrier;
+ *   - civetweb media workers (media.c), one per open WebSocket for the call's lifetime:
+ *     Postgres and Redis at start, a carrier REST hang-up when a call cannot be served.
+ */
+#ifndef GATEWAY_H
+#define GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "carrier.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "metrics.h"
+#include "redis.h"
+#include "service.h"
+#include "state.h"
+
+#define GW_TELEPHONY_STREAM "telephony"
+#define GW_TELEPHONY_GROUP  "gateway"
+#define GW_DIAL_STREAM      "dial"
+#define GW_PIPELINE_WORKERS                                                                        \
+    "pipeline:workers"                   /* hash: worker id -> {addr, load, capacity, expires} */
+#define GW_MEDIA_CLAIMS "media:claimed:" /* + media_token: set NX when a WebSocket takes it */
+
+typedef struct {
+    pl_common_config common;
+    const char *http_port;
+    long http_threads;
+    long keepalive_ms;
+    long max_body;
+    const char *public_url;
+    const char *media_url;
+    const char *media_port;
+    long media_threads;
+    long media_idle_ms;
+    long media_max_message;
+    const char *twilio_base_url, *twilio_sid, *twilio_token, *twilio_from;
+    const char *plivo_base_url, *plivo_id, *plivo_token, *plivo_from;
+    const char *exotel_base_url, *exotel_sid, *exotel_key, *exotel_token, *exotel_caller_id;
+    long carrier_timeout_ms;
+    long ring_timeout_s;
+    long workers;
+    long claim_idle_ms;
+    long lease_ttl_ms;
+    long lease_renew_ms;
+    long retry_minute_ms;
+    long db_pool;
+    long drain_ms;
+} gw_config;
+
+typedef struct gw_live gw_live;
+typedef struct gw_media gw_media;
+typedef struct gw_dialer gw_dialer;
+
+/* Counters by carrier (index gw_carrier_id). */
+typedef struct {
+    pl_metric *dials_ok[GW_NCARRIERS], *dials_rejected[GW_NCARRIERS],
+        *dials_unavailable[GW_NCARRIERS];
+    pl_metric *cb_applied[GW_NCARRIERS], *cb_refused[GW_NCARRIERS], *cb_forged[GW_NCARRIERS],
+        *cb_unknown[GW_NCARRIERS], *cb_invalid[GW_NCARRIERS];
+    pl_metric *media_accepted[GW_NCARRIERS], *media_rejected[GW_NCARRIERS],
+        *media_no_capacity[GW_NCARRIERS], *media_frames[GW_NCARRIERS];
+    pl_metric *media_live, *live_calls, *jobs, *jobs_failed, *lease_lost, *hangups;
+} gw_stats;
+
+typedef struct gw {
+    gw_config cfg;
+    pl_service svc; /* id, db, redis, bus */
+    pl_db *db;
+    pl_redis *redis;
+    pl_bus_pub *bus;
+    gw_carrier_conf conf[GW_NCARRIERS];
+    gw_live *live;
+    gw_media *media;
+    gw_dialer *dialer;
+    gw_stats stats;
+} gw;
+
+/* settings.c */
+extern const pl_cfg_opt gw_config_opts[];
+extern const size_t gw_config_nopts;
+/* Fills g->conf from g->cfg (trailing slashes trimmed). 0, or -1 with the reason in err. */
+int gw_config_carriers(gw *g, char *err, size_t cap);
+
+/* stats.c */
+void gw_stats_init(gw_stats *s);
+
+/* routes.c */
+extern const pl_route gw_routes[];
+extern const int gw_nroutes;
+int gw_ready(void *app, char *why, size_t cap);
+
+/* ---- attempts.c: call_attempts and the execution fields the gateway needs ---- */
+
+typedef struct {
+    char execution_id[40];
+    int attempt;
+    char account_id[40];
+    int concurrency_max;
+    pl_status status;   /* the execution's status when loaded */
+    char *retry_config; /* JSON text or NULL; owned (gw_attempt_clear) */
+    char provider[16];
+    char call_id[128]; /* provider_call_id, "" before the carrier answered the dial */
+    char media_token[72];
+    char callback_token[72];
+    int64_t dial_ms;     /* dial_requested_at, Unix ms */
+    int64_t answered_ms; /* answered_at, 0 when not answered */
+    int ended;           /* ended_at is set */
+    char hangup_by[24];  /* telephony_data.hangup_by already recorded, "" if none */
+} gw_attempt;
+
+void gw_attempt_clear(gw_attempt *a);
+/* Loads attempt n of an execution: PL_OK, PL_ERR_NOTFOUND, PL_ERR_INVALID (not a UUID), or
+ * PL_ERR_DB. */
+int gw_attempt_load(gw *g, pl_dbconn *c, const char *execution_id, int n, gw_attempt *a);
+/* The latest attempt of an execution (n < 0) — for reconcile and hangup jobs. */
+int gw_attempt_latest(gw *g, pl_dbconn *c, const char *execution_id, gw_attempt *a);
+int gw_attempt_by_media_token(gw *g, pl_dbconn *c, const char *token, gw_attempt *a);
+
+typedef struct {
+    pl_status status;
+    char account_id[40];
+    int concurrency_max;
+    char provider[16]; /* "" when the execution names none */
+    char to[40];
+    char from[40]; /* "" when none */
+} gw_execution;
+
+int gw_execution_load(gw *g, pl_dbconn *c, const char *execution_id, gw_execution *e);
+
+/* Claims attempt n: *claimed is 1 for the one caller that inserted the row. */
+int gw_attempt_claim(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *provider,
+                     const char *from, const char *media_token, const char *callback_token,
+                     int *claimed);
+/* Records the carrier's call id on the attempt and in telephony_data. */
+int gw_attempt_dialed(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *provider,
+                      const char *call_id);
+/* Records what the carrier said about attempt n: its status word, its call id (when not ""),
+ * answered/ended moments, and the outcome (an execution status name, or NULL). */
+int gw_attempt_update(gw *g, pl_dbconn *c, const gw_attempt *a, const char *carrier_status,
+                      const char *call_id, int answered, int ended, const char *outcome);
+/* Merges patch into telephony_data without a status change (e.g. who asked for a hang-up). */
+int gw_telephony_patch(gw *g, pl_dbconn *c, const char *execution_id, const char *patch_json);
+/* Sets answered_by_voice_mail. */
+int gw_mark_voicemail(gw *g, pl_dbconn *c, const char *execution_id);
+/* Statuses of the given executions: fills status[i] (PL_ST__COUNT when not found). */
+int gw_statuses(gw *g, pl_dbconn *c, const char *const *ids, int n, pl_status *status);
+
+/* ---- lifecycle.c: carrier events -> execution statuses ---- */
+
+/* Applies a normalized carrier event to attempt a (docs/dialing.md, "Carrier status →
+ * execution status"). Transitions go through pl_state_apply (never backwards: a refused edge is
+ * logged at debug and is not an error) and are published after their commit; final outcomes
+ * consult pl_retry_due and may reschedule with a delayed dial job; leases are released when the
+ * call is over. Returns PL_OK, or PL_ERR_DB / PL_ERR_REDIS when the carrier should retry.
+ * *applied (may be NULL) is 1 when the execution's status changed. */
+int gw_apply_event(gw *g, pl_dbconn *c, gw_attempt *a, const gw_event *ev, int *applied);
+
+/* Ends an attempt that the gateway itself gives up on: status `to` (failed / error), telephony
+ * patch {hangup_by, hangup_reason, hangup_provider_code when code ≥ 0}, error_message when
+ * given; a retry when `retry` and pl_retry_due say so. Releases the lease. */
+int gw_end_attempt(gw *g, pl_dbconn *c, gw_attempt *a, pl_status to, const char *hangup_by,
+                   const char *reason, int code, const char *error_message, int retry);
+
+/* Moves the execution along one edge and publishes it; PL_OK, PL_ERR_CONFLICT (refused, logged
+ * at debug; *from set), or PL_ERR_DB. */
+int gw_transition(gw *g, pl_dbconn *c, const char *execution_id, pl_status to, const char *patch,
+                  const char *error_message, pl_status *from);
+
+/* ---- live.c: calls this process watches, and their leases ---- */
+
+gw_live *gw_live_new(gw *g);
+/* Starts the renew thread. */
+int gw_live_start(gw_live *l);
+void gw_live_stop(gw_live *l);
+void gw_live_free(gw_live *l);
+/* Remembers a live call (idempotent). */
+void gw_live_add(gw_live *l, const char *execution_id, const char *account_id, int max);
+int gw_live_count(gw_live *l);
+/* Forgets the call and releases its lease (idempotent; a Redis failure is logged: the lease
+ * then expires by itself within PL_LEASE_TTL_MS). */
+void gw_release(gw *g, const char *execution_id, const char *account_id);
+
+/* ---- dialer.c: the telephony stream ---- */
+
+gw_dialer *gw_dialer_start(gw *g);
+/* Stops taking jobs, waits (up to PL_GATEWAY_DRAIN_MS) for the jobs in flight, joins the
+ * workers. */
+void gw_dialer_stop(gw_dialer *d);
+
+/* ---- pipeline.c: the media-pipeline worker registry ---- */
+
+/* Picks the live worker with the most spare capacity: PL_OK and its nng address in addr,
+ * PL_ERR_NOTFOUND when none is live with room, PL_ERR_REDIS. */
+int gw_pipeline_pick(gw *g, char *addr, size_t cap);
+
+/* ---- media.c: the media WebSocket server ---- */
+
+gw_media *gw_media_start(gw *g);
+void gw_media_stop(gw_media *m);
+/* Closes the media WebSocket of an execution if this process holds it; 1 if it did. */
+int gw_media_close(gw_media *m, const char *execution_id);
+
+/* ---- callbacks.c: HTTP handlers ---- */
+int gw_cb_twilio_status(pl_req *r);
+int gw_cb_twilio_answer(pl_req *r);
+int gw_cb_plivo_answer(pl_req *r);
+int gw_cb_plivo_ring(pl_req *r);
+int gw_cb_plivo_hangup(pl_req *r);
+int gw_cb_exotel_status(pl_req *r);
+
+/* Asks the carrier to end the attempt's call (or closes its media WebSocket for Exotel), after
+ * recording hangup_by/hangup_reason so the final callback keeps them. */
+int gw_hangup(gw *g, pl_dbconn *c, const gw_attempt *a, const char *hangup_by, const char *reason);
+
+#endif
