@@ -1,4 +1,6 @@
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -194,4 +196,18 @@ int pl_json_depth(const char *s, size_t len)
         }
     }
     return max;
+}
+
+int pl_parse_int(const char *s, int min, int max, int fallback, int *out)
+{
+    *out = fallback;
+    if (s == NULL || *s == '\0')
+        return PL_ERR_INVALID;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return PL_ERR_INVALID;
+    *out = (int)v;
+    return PL_OK;
 }

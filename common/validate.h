@@ -27,4 +27,9 @@ int pl_is_utf8(const char *s, size_t len);
  * refuse deep documents before parsing them. */
 int pl_json_depth(const char *s, size_t len);
 
+/* Parses a whole decimal integer within [min, max] (no sign games, no trailing text): the
+ * checked replacement for atoi on values read from Redis jobs or database columns. Returns 0 and
+ * *out, or PL_ERR_INVALID (then *out = fallback). */
+int pl_parse_int(const char *s, int min, int max, int fallback, int *out);
+
 #endif

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "lease.h"
 #include "log.h"
+#include "validate.h"
 #include "phone.h"
 #include "scheduler.h"
 #include "state.h"
@@ -60,7 +61,7 @@ static int load(scheduler *s, pl_dbconn *c, const char *id, int attempt, executi
         snprintf(v->account, sizeof(v->account), "%s", PQgetvalue(r, 0, 1));
         snprintf(v->to, sizeof(v->to), "%s", PQgetvalue(r, 0, 2));
         v->bypass = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
-        v->cap = atoi(PQgetvalue(r, 0, 4));
+        pl_parse_int(PQgetvalue(r, 0, 4), 0, 1000000, 0, &v->cap);
         v->has_balance = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
         v->start_hour = v->end_hour = -1;
         if (!PQgetisnull(r, 0, 6)) {
@@ -73,7 +74,7 @@ static int load(scheduler *s, pl_dbconn *c, const char *id, int attempt, executi
             }
             cJSON_Delete(g);
         }
-        v->attempt = atoi(PQgetvalue(r, 0, 7));
+        pl_parse_int(PQgetvalue(r, 0, 7), 0, 1000, 0, &v->attempt);
         v->attempt_claimed = strcmp(PQgetvalue(r, 0, 8), "t") == 0;
     }
     (void)s;

@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "validate.h"
 #include "scheduler.h"
 
 #define BLOCK_MS  100
@@ -20,7 +21,13 @@ static void handle(scheduler *s, pl_rconn *rc, pl_job *jobs, int n)
             pl_queue_ack(s->redis, rc, DIAL_STREAM, DIAL_GROUP, jobs[i].id);
             continue;
         }
-        if (scheduler_dispatch(s, rc, id, attempt != NULL ? atoi(attempt) : 0) == PL_OK)
+        int n_attempt;
+        if (attempt != NULL && pl_parse_int(attempt, 0, 1000, 0, &n_attempt) != PL_OK) {
+            PL_WARN("dial job %s: attempt '%s' is not a number; dropped", jobs[i].id, attempt);
+            pl_queue_ack(s->redis, rc, DIAL_STREAM, DIAL_GROUP, jobs[i].id);
+            continue;
+        }
+        if (scheduler_dispatch(s, rc, id, attempt != NULL ? n_attempt : 0) == PL_OK)
             pl_queue_ack(s->redis, rc, DIAL_STREAM, DIAL_GROUP, jobs[i].id);
         /* else: left pending; taken over again after claim_idle_ms */
     }

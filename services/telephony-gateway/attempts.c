@@ -92,11 +92,11 @@ static void read_attempt(PGresult *r, gw_attempt *a)
 {
     memset(a, 0, sizeof(*a));
     gw_copy(a->execution_id, sizeof(a->execution_id), PQgetvalue(r, 0, 0));
-    a->attempt = atoi(PQgetvalue(r, 0, 1));
+    pl_parse_int(PQgetvalue(r, 0, 1), 0, 1000, 0, &a->attempt);
     if (pl_status_parse(PQgetvalue(r, 0, 2), &a->status) != PL_OK)
         a->status = PL_ST__COUNT;
     gw_copy(a->account_id, sizeof(a->account_id), PQgetvalue(r, 0, 3));
-    a->concurrency_max = atoi(PQgetvalue(r, 0, 4));
+    pl_parse_int(PQgetvalue(r, 0, 4), 0, 1000000, 0, &a->concurrency_max);
     a->retry_config = PQgetisnull(r, 0, 5) ? NULL : strdup(PQgetvalue(r, 0, 5));
     gw_copy(a->provider, sizeof(a->provider), PQgetvalue(r, 0, 6));
     gw_copy(a->call_id, sizeof(a->call_id), PQgetvalue(r, 0, 7));
@@ -192,7 +192,7 @@ int gw_execution_load(gw *g, pl_dbconn *c, const char *execution_id, gw_executio
         if (pl_status_parse(PQgetvalue(r, 0, 0), &e->status) != PL_OK)
             e->status = PL_ST__COUNT;
         gw_copy(e->account_id, sizeof(e->account_id), PQgetvalue(r, 0, 1));
-        e->concurrency_max = atoi(PQgetvalue(r, 0, 2));
+        pl_parse_int(PQgetvalue(r, 0, 2), 0, 1000000, 0, &e->concurrency_max);
         gw_copy(e->provider, sizeof(e->provider), PQgetvalue(r, 0, 3));
         gw_copy(e->to, sizeof(e->to), PQgetvalue(r, 0, 4));
         gw_copy(e->from, sizeof(e->from), PQgetvalue(r, 0, 5));
@@ -216,7 +216,7 @@ int gw_attempt_claim(gw *g, pl_dbconn *c, const char *execution_id, int n, const
         PL_ERROR("claim attempt %s/%d: %s", execution_id, n, PQresultErrorMessage(r));
         rc = PL_ERR_DB;
     } else {
-        *claimed = atoi(PQgetvalue(r, 0, 0)) == 1;
+        *claimed = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
     }
     PQclear(r);
     return rc;

@@ -19,6 +19,7 @@
 #include "error.h"
 #include "gateway.h"
 #include "log.h"
+#include "validate.h"
 #include "queue.h"
 
 #define BLOCK_MS 1000
@@ -208,8 +209,11 @@ static int reconcile(gw *g, const char *execution_id, const char *attempt)
 {
     pl_dbconn *c = pl_db_acquire(g->db);
     gw_attempt a;
-    int rc = attempt != NULL ? gw_attempt_load(g, c, execution_id, atoi(attempt), &a)
-                             : gw_attempt_latest(g, c, execution_id, &a);
+    int n_attempt = 0;
+    int rc = attempt != NULL && pl_parse_int(attempt, 0, 1000, 0, &n_attempt) != PL_OK
+                 ? PL_ERR_NOTFOUND /* a malformed job names no attempt we know */
+             : attempt != NULL ? gw_attempt_load(g, c, execution_id, n_attempt, &a)
+                               : gw_attempt_latest(g, c, execution_id, &a);
     if (rc == PL_ERR_NOTFOUND) {
         rc = reconcile_without_attempt(g, c, execution_id);
         pl_db_release(g->db, c);

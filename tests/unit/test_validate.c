@@ -82,6 +82,18 @@ static void json_depth(void)
     CHECK(pl_json_depth("1", 1) == 0);
 }
 
+static void checked_integers(void)
+{
+    int v;
+    CHECK(pl_parse_int("42", 0, 100, -1, &v) == 0 && v == 42);
+    CHECK(pl_parse_int("-1", 0, 100, 7, &v) != 0 && v == 7);
+    CHECK(pl_parse_int("101", 0, 100, 7, &v) != 0);
+    CHECK(pl_parse_int("4x", 0, 100, 7, &v) != 0 && v == 7);
+    CHECK(pl_parse_int("", 0, 100, 7, &v) != 0);
+    CHECK(pl_parse_int(NULL, 0, 100, 7, &v) != 0);
+    CHECK(pl_parse_int("99999999999999999999", 0, 100, 7, &v) != 0);
+}
+
 int main(void)
 {
     RUN(uuid_forms);
@@ -90,5 +102,6 @@ int main(void)
     RUN(iso8601_variants);
     RUN(utf8_wellformed);
     RUN(json_depth);
+    RUN(checked_integers);
     return check_summary();
 }
