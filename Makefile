@@ -32,6 +32,9 @@ SERVICES := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
 SERVICE_BINS := $(SERVICES:%=$(B)/bin/%)
 ADMIN_SRC := $(wildcard tools/admin/*.c)
 EVENTS_SRC := $(wildcard tools/events/*.c)
+# parley-transcribe reuses the media-pipeline's transcriber modules.
+TRANSCRIBE_OBJ := $(B)/obj/tools/transcribe/main.o \
+    $(patsubst %.c,$(B)/obj/%.o,$(addprefix services/media-pipeline/,stt_local.c resample.c wav.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 SVC_UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
@@ -41,7 +44,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 .PHONY: all install run stop test bench bench-api bench-dial format format-check clean
 
-all: $(SERVICE_BINS) $(B)/bin/parley-admin $(B)/bin/parley-events $(UNIT_BIN) $(SVC_UNIT_BIN) \
+all: $(SERVICE_BINS) $(B)/bin/parley-admin $(B)/bin/parley-events $(B)/bin/parley-transcribe $(UNIT_BIN) $(SVC_UNIT_BIN) \
      $(BENCH_BIN)
 
 $(B)/obj/%.o: %.c $(wildcard common/*.h) $(wildcard services/*/*.h)
@@ -64,6 +67,10 @@ $(B)/bin/parley-admin: $(ADMIN_SRC:%.c=$(B)/obj/%.o) $(LIB)
 $(B)/bin/parley-events: $(EVENTS_SRC:%.c=$(B)/obj/%.o) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/parley-transcribe: $(TRANSCRIBE_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(SVC_LIBS_media-pipeline)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(LIB)
 	@mkdir -p $(dir $@)

@@ -6,6 +6,8 @@
 #ifndef PL_LOG_H
 #define PL_LOG_H
 
+#include <stddef.h>
+
 typedef enum { PL_LOG_DEBUG = 0, PL_LOG_INFO, PL_LOG_WARN, PL_LOG_ERROR } pl_log_level;
 
 extern pl_log_level pl_log_min_level;
