@@ -45,7 +45,9 @@ DEMO_AGENT = {
                               "llm_config": {"provider": "scripted", "model": "parley-scripted"}},
                 "synthesizer": {"provider": "local", "provider_config": {"voice": "kal16"},
                                 "stream": True, "audio_format": "wav"},
-                "transcriber": {"provider": "local", "language": "en", "stream": True},
+                "transcriber": {"provider": "local", "language": "en", "stream": True,
+                                "keywords": ["who are you", "are you a robot", "hello",
+                                             "goodbye", "thank you", "what can you do"]},
                 "input": {"provider": "twilio", "format": "wav"},
                 "output": {"provider": "twilio", "format": "wav"},
             },
@@ -58,6 +60,12 @@ DEMO_AGENT = {
 }
 
 
+# What the carrier fake's callee says on demo calls, pauses included.
+DEMO_CALLEE = [{"silence_ms": 5000}, {"text": "who are you"}, {"silence_ms": 6000},
+               {"text": "hello"}, {"silence_ms": 7000}, {"text": "goodbye"},
+               {"silence_ms": 10000}]
+
+
 def env():
     e = dict(os.environ)
     e.update({
@@ -65,6 +73,7 @@ def env():
         "PL_REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}",
         "PL_MIGRATIONS_DIR": os.path.join(ROOT, "proto", "sql"),
         "PL_API_PORT": str(API_PORT),
+        "PL_PIPELINE_RECORDINGS_DIR": os.path.join(RUN, "pipeline-recordings"),
     })
     return e
 
@@ -127,11 +136,18 @@ def up():
         os.makedirs(os.path.join(RUN, "recordings"), exist_ok=True)
         log = open(os.path.join(RUN, "logs", "carrier.log"), "ab")
         p = subprocess.Popen([sys.executable, CARRIER, "--port", str(CARRIER_PORT),
-                              "--record-dir", os.path.join(RUN, "recordings")],
+                              "--record-dir", os.path.join(RUN, "recordings"),
+                              "--voice-cmd", "espeak-ng -s 150 --stdout {text}"],
                              stdout=log, stderr=log, start_new_session=True)
         with open(carrier_pid, "w") as f:
             f.write(str(p.pid))
         stack.wait_port(CARRIER_PORT, timeout=10, proc=p)
+        # The demo callee's side of the conversation (the fake speaks it with espeak-ng).
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{CARRIER_PORT}/_fake/voices", method="POST",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps({"script": DEMO_CALLEE}).encode())
+        urllib.request.urlopen(req, timeout=10).read()
     if os.path.exists(CARRIER):
         print(f"carrier   fake Twilio/Plivo/Exotel on http://127.0.0.1:{CARRIER_PORT}"
               " (recordings in .run/recordings)")

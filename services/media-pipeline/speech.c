@@ -10,23 +10,18 @@
 
 size_t mp_speech_cut(const char *text, size_t len, size_t min_clause)
 {
+    size_t need = min_clause < CLAUSE_LONG ? min_clause : CLAUSE_LONG;
     size_t clause = 0;
-    size_t sentence = 0;
     for (size_t i = 0; i + 1 < len; i++) {
         char c = text[i];
         if (text[i + 1] != ' ' && text[i + 1] != '\n')
             continue;
         if (c == '.' || c == '!' || c == '?' || c == '\n')
-            sentence = i + 2;
-        else if (c == ',' || c == ';' || c == ':')
+            return i + 2; /* the first sentence: a barge-in keeps whole sentences heard */
+        if ((c == ',' || c == ';' || c == ':') && clause == 0 && i + 2 >= need)
             clause = i + 2;
     }
-    if (sentence > 0)
-        return sentence;
-    size_t need = min_clause < CLAUSE_LONG ? min_clause : CLAUSE_LONG;
-    if (clause > 0 && clause >= need)
-        return clause;
-    return 0;
+    return clause;
 }
 
 static const char *const backchannels[] = {"okay", "ok", "mhm", "mm",      "hmm",   "yeah",

@@ -6,9 +6,11 @@
 #include <stddef.h>
 
 /* Where to cut the reply text buffered so far (len bytes) for synthesis: the number of bytes to
- * speak now, 0 to wait for more tokens. A sentence end (. ! ? followed by a space) always cuts;
- * a clause end (, ; : followed by a space) cuts once the text is long (min_clause bytes: small
- * for a reply's first chunk, to start speaking sooner). The cut includes the trailing space. */
+ * speak now, 0 to wait for more tokens. The first sentence end (. ! ? followed by a space) cuts;
+ * without one, the first clause end (, ; : followed by a space) at or past min_clause bytes
+ * (capped at 80: small for a reply's first chunk, to start speaking sooner). The cut includes
+ * the trailing space. Call again on the rest: one chunk per sentence, so a barge-in keeps every
+ * sentence the caller heard. */
 size_t mp_speech_cut(const char *text, size_t len, size_t min_clause);
 
 /* Words in text that are not backchannels ("okay", "mhm", "yeah", "right", "uh-huh", ...),

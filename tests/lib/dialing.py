@@ -22,6 +22,7 @@ class Dialing:
             PL_GATEWAY_PORT=self.gw_port, PL_GATEWAY_MEDIA_PORT=self.media_port,
             PL_GATEWAY_PUBLIC_URL=f"http://127.0.0.1:{self.gw_port}",
             PL_GATEWAY_MEDIA_URL=f"ws://127.0.0.1:{self.media_port}",
+            PL_GATEWAY_RELAY_LISTEN="tcp://127.0.0.1:0",
             PL_TWILIO_BASE_URL=fake, PL_PLIVO_BASE_URL=fake, PL_EXOTEL_BASE_URL=fake,
             PL_RING_TIMEOUT_S=3, PL_RETRY_MINUTE_MS=200, PL_LEASE_TTL_MS=5000,
             PL_LEASE_RENEW_MS=1000, PL_GATEWAY_CLAIM_IDLE_MS=2000)
@@ -59,6 +60,18 @@ class Dialing:
                               self.ctx.workdir, binary="scheduler").start()
         self.ctx.services[name] = svc
         self.scheduler = svc
+        return svc
+
+    def start_pipeline(self, name="media-pipeline", **env):
+        """A media-pipeline worker; it registers itself in Redis, where the gateway finds it."""
+        port = harness.stack.free_port()
+        e = dict(PL_PIPELINE_PORT=port, PL_PIPELINE_RELAY_LISTEN="tcp://127.0.0.1:0",
+                 PL_PIPELINE_RECORDINGS_DIR=os.path.join(self.ctx.workdir, "pipeline-recordings"),
+                 PL_PIPELINE_STT_DECODERS=4, PL_PIPELINE_CAPACITY=8)
+        e.update(env)
+        svc = harness.Service(name, self.ctx.env(**e), port, self.ctx.workdir,
+                              binary="media-pipeline").start()
+        self.ctx.services[name] = svc
         return svc
 
     def fake_get(self, path):

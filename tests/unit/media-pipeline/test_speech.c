@@ -12,9 +12,9 @@ static size_t cut(const char *s, size_t min_clause)
 static void cuts_at_sentences(void)
 {
     CHECK(cut("Hello there. How", 1000) == 13);
-    CHECK(cut("Really? Yes! Fine. And", 1000) == 19); /* the last sentence end wins */
-    CHECK(cut("It costs 3.50 dollars", 1000) == 0);   /* a decimal point is not an end */
-    CHECK(cut("No end yet.", 1000) == 0);             /* may be "yet.5": wait for more */
+    CHECK(cut("Really? Yes! Fine. And", 1000) == 8); /* one sentence at a time */
+    CHECK(cut("It costs 3.50 dollars", 1000) == 0);  /* a decimal point is not an end */
+    CHECK(cut("No end yet.", 1000) == 0);            /* may be "yet.5": wait for more */
     CHECK(cut("", 1000) == 0);
 }
 
@@ -24,6 +24,8 @@ static void cuts_at_clauses_when_long(void)
     CHECK(cut("Well, you see", 5) == 6);
     const char *longer = "This is a rather long clause that goes on and on and on and on, and more";
     CHECK(cut(longer, 1 << 30) == 0); /* under 80 bytes before the comma */
+    CHECK(cut("Hi, there, you, all of you. Ok", 5) == strlen("Hi, there, you, all of you. "));
+    CHECK(cut("Hi, there, you, all of", 5) == strlen("Hi, there, "));
     const char *longest = "This is a very long clause that goes on and on and on and on and on and "
                           "on and on, and more";
     CHECK(cut(longest, 1 << 30) == strlen(longest) - strlen("and more"));
