@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "carrier.h"
+#include "codec.h"
+#include "log.h"
 
 static const gw_carrier *const carriers[GW_NCARRIERS] = {
     [GW_TWILIO] = &gw_twilio,
@@ -138,4 +140,129 @@ void gw_rest_opts(const gw_carrier_conf *c, pl_httpc_opts *o)
     o->password = c->secret;
     o->timeout_ms = c->timeout_ms;
     o->max_response = 256 * 1024;
+}
+
+/* ---- outbound media messages ---- */
+
+#define JSON_OVERHEAD 192 /* the fixed JSON around a payload or a name, with room to spare */
+#define B64_CHUNK     768 /* bytes base64-encoded at a time: a multiple of 3, so chunks join */
+
+size_t gw_media_out_cap(size_t samples, size_t id_len)
+{
+    size_t payload = PL_BASE64_LEN(2 * samples), name = 6 * GW_MARK_MAX;
+    return JSON_OVERHEAD + 6 * id_len + (payload > name ? payload : name) + 1;
+}
+
+void gw_jbuf_init(gw_jbuf *b, char *buf, size_t cap)
+{
+    b->buf = buf;
+    b->cap = cap;
+    b->len = 0;
+    b->full = cap == 0;
+    if (cap > 0)
+        buf[0] = '\0';
+}
+
+static void append(gw_jbuf *b, const char *s, size_t n)
+{
+    if (b->full || b->len + n + 1 > b->cap) {
+        b->full = 1;
+        return;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+}
+
+void gw_jbuf_raw(gw_jbuf *b, const char *s)
+{
+    append(b, s, strlen(s));
+}
+
+void gw_jbuf_str(gw_jbuf *b, const char *s)
+{
+    append(b, "\"", 1);
+    if (b->full)
+        return;
+    /* pl_json_escape stops short of a character that does not fit, leaving < 7 bytes: demand
+     * that headroom, so a truncated string is never mistaken for a whole one. */
+    size_t len = pl_json_escape(b->buf, b->cap, b->len, s != NULL ? s : "");
+    if (len + 7 > b->cap) {
+        b->full = 1;
+        return;
+    }
+    b->len = len;
+    append(b, "\"", 1);
+}
+
+void gw_jbuf_int(gw_jbuf *b, long v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%ld", v);
+    append(b, num, (size_t)n);
+}
+
+/* Appends the base64 of n bytes produced chunk by chunk by enc (no buffer the size of the
+ * whole payload: chunks of B64_CHUNK bytes, a multiple of 3, encode to text that joins). */
+static void b64(gw_jbuf *b, const int16_t *pcm, size_t n, size_t bytes_per_sample,
+                void (*enc)(const int16_t *in, size_t n, uint8_t *out))
+{
+    uint8_t raw[B64_CHUNK];
+    size_t per = B64_CHUNK / bytes_per_sample;
+    while (n > 0 && !b->full) {
+        size_t take = n < per ? n : per;
+        enc(pcm, take, raw);
+        long w = pl_base64_encode(raw, take * bytes_per_sample, b->buf + b->len, b->cap - b->len);
+        if (w < 0) {
+            b->full = 1;
+            return;
+        }
+        b->len += (size_t)w;
+        pcm += take;
+        n -= take;
+    }
+}
+
+void gw_jbuf_pcm16_b64(gw_jbuf *b, const int16_t *pcm, size_t n)
+{
+    b64(b, pcm, n, 2, pl_pcm16le_encode);
+}
+
+void gw_jbuf_ulaw_b64(gw_jbuf *b, const int16_t *pcm, size_t n)
+{
+    b64(b, pcm, n, 1, pl_ulaw_encode);
+}
+
+long gw_jbuf_end(const gw_jbuf *b)
+{
+    return b->full ? -1 : (long)b->len;
+}
+
+long gw_media_out_stream(gw_out_kind kind, const char *id_key, const char *stream_id,
+                         gw_audio_codec codec, const int16_t *pcm, size_t samples, const char *name,
+                         char *buf, size_t cap)
+{
+    static const char *const event[] = {[GW_OUT_MEDIA] = "{\"event\":\"media\",",
+                                        [GW_OUT_MARK] = "{\"event\":\"mark\",",
+                                        [GW_OUT_CLEAR] = "{\"event\":\"clear\","};
+    gw_jbuf b;
+    gw_jbuf_init(&b, buf, cap);
+    gw_jbuf_raw(&b, event[kind]);
+    gw_jbuf_str(&b, id_key);
+    gw_jbuf_raw(&b, ":");
+    gw_jbuf_str(&b, stream_id);
+    if (kind == GW_OUT_MEDIA) {
+        gw_jbuf_raw(&b, ",\"media\":{\"payload\":\"");
+        if (codec == GW_AUDIO_ULAW)
+            gw_jbuf_ulaw_b64(&b, pcm, samples);
+        else
+            gw_jbuf_pcm16_b64(&b, pcm, samples);
+        gw_jbuf_raw(&b, "\"}");
+    } else if (kind == GW_OUT_MARK) {
+        gw_jbuf_raw(&b, ",\"mark\":{\"name\":");
+        gw_jbuf_str(&b, name);
+        gw_jbuf_raw(&b, "}");
+    }
+    gw_jbuf_raw(&b, "}");
+    return gw_jbuf_end(&b);
 }

@@ -9,6 +9,7 @@
 #define GW_CARRIER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -118,6 +119,15 @@ typedef struct {
     const char *digit;     /* dtmf digit */
 } gw_media_msg;
 
+/* What the gateway sends a carrier's media WebSocket (reference/providers.md §1-3). */
+typedef enum {
+    GW_OUT_MEDIA, /* audio to play: pcm/samples at the stream's rate */
+    GW_OUT_MARK,  /* "tell me when the audio before this has played": name */
+    GW_OUT_CLEAR, /* drop the audio queued so far (barge-in) */
+} gw_out_kind;
+
+#define GW_MARK_MAX 256 /* longest mark name we relay, in bytes */
+
 typedef struct gw_carrier {
     const char *name; /* "twilio": the executions.provider value */
     gw_carrier_id id;
@@ -149,6 +159,15 @@ typedef struct gw_carrier {
 
     /* Normalizes one media WebSocket text message. */
     void (*media_parse)(const cJSON *msg, gw_media_msg *out);
+
+    /* Renders one outbound media WebSocket message of `kind` into buf (cap bytes, NUL-terminated):
+     * MEDIA uses pcm (samples at `rate`, host order), MARK uses name; stream_id is the carrier's
+     * stream id. Returns the length, or -1 when it does not fit (gw_media_out_cap sizes buf). */
+    long (*media_out)(gw_out_kind kind, const char *stream_id, int rate, const int16_t *pcm,
+                      size_t samples, const char *name, char *buf, size_t cap);
+    /* Fewest PCM16 bytes one outbound media message may carry (Exotel: 3200), 0 for no minimum.
+     * Every carrier takes any whole number of 20 ms frames at 8, 16 and 24 kHz above it. */
+    size_t media_out_min;
 } gw_carrier;
 
 extern const gw_carrier gw_twilio;
@@ -181,5 +200,38 @@ void gw_dial_fail(gw_dial_result *out, int rc, const pl_httpc_resp *resp, int co
                   const char *message);
 /* Basic auth, deadline and response cap for a carrier's REST calls. */
 void gw_rest_opts(const gw_carrier_conf *c, pl_httpc_opts *o);
+
+/* Bytes a media_out buffer needs for any message of up to `samples` samples or a mark name of
+ * up to GW_MARK_MAX bytes, with a stream id of id_len bytes. */
+size_t gw_media_out_cap(size_t samples, size_t id_len);
+
+/* A JSON text written into a caller's buffer, for the media_out builders: every append is
+ * bounded; once one does not fit, the rest are ignored and gw_jbuf_end returns -1. */
+typedef struct {
+    char *buf;
+    size_t cap, len;
+    int full;
+} gw_jbuf;
+
+void gw_jbuf_init(gw_jbuf *b, char *buf, size_t cap);
+/* Appends s as it is (JSON syntax we write ourselves). */
+void gw_jbuf_raw(gw_jbuf *b, const char *s);
+/* Appends s as a quoted, escaped JSON string ("" for NULL). */
+void gw_jbuf_str(gw_jbuf *b, const char *s);
+void gw_jbuf_int(gw_jbuf *b, long v);
+/* Appends the base64 of n samples as PCM16 little-endian / as G.711 μ-law bytes. */
+void gw_jbuf_pcm16_b64(gw_jbuf *b, const int16_t *pcm, size_t n);
+void gw_jbuf_ulaw_b64(gw_jbuf *b, const int16_t *pcm, size_t n);
+/* The text's length, or -1 when some append did not fit. */
+long gw_jbuf_end(const gw_jbuf *b);
+
+/* The message shape Twilio and Exotel share, differing in the stream id's key and the codec:
+ *   {"event":"media","<id_key>":id,"media":{"payload":<base64 audio>}}
+ *   {"event":"mark","<id_key>":id,"mark":{"name":name}}
+ *   {"event":"clear","<id_key>":id}
+ * Arguments and result as gw_carrier.media_out. */
+long gw_media_out_stream(gw_out_kind kind, const char *id_key, const char *stream_id,
+                         gw_audio_codec codec, const int16_t *pcm, size_t samples, const char *name,
+                         char *buf, size_t cap);
 
 #endif

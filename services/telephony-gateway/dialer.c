@@ -75,11 +75,15 @@ int gw_hangup(gw *g, pl_dbconn *c, const gw_attempt *a, const char *hangup_by, c
         PL_WARN("hang-up of %s: the carrier never gave a call id", a->execution_id);
         return rc;
     }
-    if (rc != PL_OK)
-        PL_WARN("hang-up of %s failed: %s", a->execution_id, err);
-    else
+    if (rc == PL_OK) {
         PL_INFO("hang-up of %s (%s %s) requested", a->execution_id, car->name, a->call_id);
-    return rc;
+        return rc;
+    }
+    /* Closing the media stream ends the call too (the answer document has nothing after it). */
+    int closed = gw_media_close(g->media, a->execution_id);
+    PL_WARN("hang-up of %s failed: %s%s", a->execution_id, err,
+            closed ? "; its media stream was closed instead" : "");
+    return closed ? PL_OK : rc;
 }
 
 static int dial(gw *g, const char *execution_id, int n)
@@ -172,20 +176,29 @@ static int dial(gw *g, const char *execution_id, int n)
     return rc;
 }
 
-static int hangup(gw *g, const char *execution_id)
+int gw_hangup_live(gw *g, const char *execution_id, int n, const char *hangup_by,
+                   const char *reason)
 {
     pl_dbconn *c = pl_db_acquire(g->db);
     gw_attempt a;
-    int rc = gw_attempt_latest(g, c, execution_id, &a);
+    int rc = n < 0 ? gw_attempt_latest(g, c, execution_id, &a)
+                   : gw_attempt_load(g, c, execution_id, n, &a);
     if (rc == PL_OK) {
         if (a.status == PL_ST_INITIATED || a.status == PL_ST_RINGING ||
             a.status == PL_ST_IN_PROGRESS)
-            gw_hangup(g, c, &a, "API Request", "Call stopped through the API");
+            gw_hangup(g, c, &a, hangup_by, reason);
         else
-            PL_INFO("hangup job for %s dropped: it is %s", execution_id, pl_status_name(a.status));
+            PL_INFO("hang-up of %s (%s) dropped: it is %s", execution_id, reason,
+                    pl_status_name(a.status));
         gw_attempt_clear(&a);
     }
     pl_db_release(g->db, c);
+    return rc;
+}
+
+static int hangup(gw *g, const char *execution_id)
+{
+    int rc = gw_hangup_live(g, execution_id, -1, "API Request", "Call stopped through the API");
     return rc == PL_ERR_DB ? rc : PL_OK;
 }
 

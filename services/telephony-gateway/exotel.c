@@ -173,6 +173,16 @@ static void exotel_media_parse(const cJSON *m, gw_media_msg *out)
     }
 }
 
+/* Exotel plays PCM16 LE at the stream's sample-rate, in chunks of at least 3.2 KB and a
+ * multiple of 320 B (media_out_min; whole 20 ms frames at 8/16/24 kHz are such multiples). */
+static long exotel_media_out(gw_out_kind kind, const char *stream_id, int rate, const int16_t *pcm,
+                             size_t samples, const char *name, char *buf, size_t cap)
+{
+    (void)rate;
+    return gw_media_out_stream(kind, "stream_sid", stream_id, GW_AUDIO_L16, pcm, samples, name, buf,
+                               cap);
+}
+
 const gw_carrier gw_exotel = {
     .name = "exotel",
     .id = GW_EXOTEL,
@@ -184,4 +194,6 @@ const gw_carrier gw_exotel = {
     .answer = NULL,
     .answer_ctype = NULL,
     .media_parse = exotel_media_parse,
+    .media_out = exotel_media_out,
+    .media_out_min = 3200,
 };

@@ -11,7 +11,12 @@
  *   - civetweb HTTP workers (callbacks.c): Postgres, Redis (delayed retry jobs, leases); never a
  *     carrier;
  *   - civetweb media workers (media.c), one per open WebSocket for the call's lifetime:
- *     Postgres and Redis at start, a carrier REST hang-up when a call cannot be served.
+ *     Postgres and Redis at start, a carrier REST hang-up when a call cannot be served;
+ *   - the media relay (relay.c): one nng receive thread writing the workers' audio, marks and
+ *     clears to the carrier sockets (never Postgres, Redis or a carrier's REST API), and one
+ *     flusher thread sending every worker its batch of records each 20 ms;
+ *   - one control thread (control.c): the workers' HANGUP and STOP requests, which need
+ *     Postgres and a carrier REST call.
  */
 #ifndef GATEWAY_H
 #define GATEWAY_H
@@ -26,7 +31,9 @@
 #include "http.h"
 #include "metrics.h"
 #include "redis.h"
+#include "relay.h"
 #include "service.h"
+#include "sink.h"
 #include "state.h"
 
 #define GW_TELEPHONY_STREAM "telephony"
@@ -60,11 +67,16 @@ typedef struct {
     long retry_minute_ms;
     long db_pool;
     long drain_ms;
+    const char *relay_listen; /* our media relay endpoint (nng PULL) */
+    const char *relay_host;   /* host workers reach it at ("" = from relay_listen / 127.0.0.1) */
 } gw_config;
 
 typedef struct gw_live gw_live;
 typedef struct gw_media gw_media;
 typedef struct gw_dialer gw_dialer;
+typedef struct gw_relay gw_relay;
+typedef struct gw_control gw_control;
+typedef struct gw_session gw_session;
 
 /* Counters by carrier (index gw_carrier_id). */
 typedef struct {
@@ -75,6 +87,11 @@ typedef struct {
     pl_metric *media_accepted[GW_NCARRIERS], *media_rejected[GW_NCARRIERS],
         *media_no_capacity[GW_NCARRIERS], *media_frames[GW_NCARRIERS];
     pl_metric *media_live, *live_calls, *jobs, *jobs_failed, *lease_lost, *hangups;
+    /* media relay: messages and records each way; messages that could not be queued to a
+     * worker; records for calls this process does not hold; malformed messages; the calls
+     * workers ended (HANGUP) or gave up (STOP) */
+    pl_metric *relay_msgs_in, *relay_msgs_out, *relay_records_in, *relay_records_out;
+    pl_metric *relay_dropped, *relay_unknown, *relay_invalid, *relay_hangups, *relay_stops;
 } gw_stats;
 
 typedef struct gw {
@@ -87,6 +104,7 @@ typedef struct gw {
     gw_live *live;
     gw_media *media;
     gw_dialer *dialer;
+    gw_relay *relay;
     gw_stats stats;
 } gw;
 
@@ -210,10 +228,54 @@ int gw_pipeline_pick(gw *g, char *addr, size_t cap);
 
 /* ---- media.c: the media WebSocket server ---- */
 
-gw_media *gw_media_start(gw *g);
+/* Serves the carriers' media WebSockets; every started stream's audio and events go to `sink`
+ * (opened with sink_ctx). */
+gw_media *gw_media_start(gw *g, const gw_sink_ops *sink, void *sink_ctx);
+/* Closes every stream; their close handlers (and sink closes) have run when it returns. m stays
+ * valid for gw_media_get (which then finds nothing) until gw_media_free. */
 void gw_media_stop(gw_media *m);
+void gw_media_free(gw_media *m);
 /* Closes the media WebSocket of an execution if this process holds it; 1 if it did. */
 int gw_media_close(gw_media *m, const char *execution_id);
+
+/* The relay's side of a started session (relay.c, control.c). gw_media_get returns the live
+ * session of the call (execution id bytes) and attempt with a reference, or NULL: it is not
+ * freed before gw_media_put (its socket may close meanwhile; writes then fail quietly). The
+ * writers below serialize on the session's own lock, may block while the carrier's socket is
+ * full (civetweb's write timeout), and never touch Postgres or Redis. */
+gw_session *gw_media_get(gw_media *m, const uint8_t call[16], int attempt);
+void gw_media_put(gw_session *s);
+/* Audio / end of a relay message / mark / clear: see playout.h. */
+void gw_media_play(gw_session *s, const uint8_t *pcm16le, size_t bytes);
+void gw_media_flush(gw_session *s, int pad);
+int gw_media_mark(gw_session *s, const char *name, size_t len);
+void gw_media_clear(gw_session *s);
+/* The pipeline worker the session's audio goes to (for logs). */
+const char *gw_media_worker(const gw_session *s);
+/* Attempt n cannot be served after all (its worker said so): ends it as a call without pipeline
+ * capacity is ended, with `reason` as hangup_reason and error_message. Blocks on Postgres and
+ * the carrier: the control thread's work. */
+void gw_media_unserved(gw_media *m, const char *execution_id, int n, const char *reason);
+
+/* ---- relay.c: the media relay to media-pipeline workers (docs/media.md) ---- */
+
+/* Opens the relay endpoint (PL_GATEWAY_RELAY_LISTEN), starts its flusher and control threads.
+ * NULL on error (logged). */
+gw_relay *gw_relay_start(gw *g);
+/* Sends what is batched, stops receiving, serves the control requests already queued, joins
+ * the threads and closes the endpoint. Call after gw_media_stop (its sink closes still send). */
+void gw_relay_stop(gw_relay *r);
+/* The sink media.c hands every started stream to (sink_ctx: the gw_relay). */
+extern const gw_sink_ops gw_relay_sink;
+
+/* ---- control.c: the workers' HANGUP and STOP requests, off the relay's receive thread ---- */
+
+gw_control *gw_control_start(gw *g);
+/* Queues a HANGUP ({"by","reason"}) or STOP ({"reason"}) record of attempt n of call; never
+ * blocks (a full queue drops the request, logged). */
+void gw_control_post(gw_control *c, const pl_relay_rec *rec);
+/* Serves what is queued, then joins the thread. */
+void gw_control_stop(gw_control *c);
 
 /* ---- callbacks.c: HTTP handlers ---- */
 int gw_cb_twilio_status(pl_req *r);
@@ -223,8 +285,13 @@ int gw_cb_plivo_ring(pl_req *r);
 int gw_cb_plivo_hangup(pl_req *r);
 int gw_cb_exotel_status(pl_req *r);
 
-/* Asks the carrier to end the attempt's call (or closes its media WebSocket for Exotel), after
- * recording hangup_by/hangup_reason so the final callback keeps them. */
+/* Asks the carrier to end the attempt's call (or closes its media WebSocket for Exotel, or when
+ * the REST request fails and this process holds the stream), after recording
+ * hangup_by/hangup_reason so the final callback keeps them. */
 int gw_hangup(gw *g, pl_dbconn *c, const gw_attempt *a, const char *hangup_by, const char *reason);
+/* gw_hangup of attempt n (n < 0: the latest) of an execution when it is still live (a call that
+ * is over is left alone, logged). PL_OK, PL_ERR_NOTFOUND, or PL_ERR_DB. */
+int gw_hangup_live(gw *g, const char *execution_id, int n, const char *hangup_by,
+                   const char *reason);
 
 #endif

@@ -1,5 +1,5 @@
 /* telephony-gateway: wiring only. Configuration, connections, the dial workers, the lease
- * thread, the HTTP and media servers, and the drain on SIGTERM. */
+ * thread, the HTTP and media servers, the media relay, and the drain on SIGTERM. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,7 +56,10 @@ int main(int argc, char **argv)
     pl_http *http = pl_http_start(&ho, gw_routes, gw_nroutes, &g);
     if (http == NULL)
         return 1;
-    g.media = gw_media_start(&g);
+    g.relay = gw_relay_start(&g);
+    if (g.relay == NULL)
+        return 1;
+    g.media = gw_media_start(&g, &gw_relay_sink, g.relay);
     if (g.media == NULL)
         return 1;
     g.dialer = gw_dialer_start(&g);
@@ -67,12 +70,16 @@ int main(int argc, char **argv)
     while (!stopping)
         pause();
     /* Drain: stop taking jobs and finish the dials in flight while callbacks are still served,
-     * then stop the servers. Live calls keep their leases; they expire if nobody renews. */
+     * then stop the servers. Live calls keep their leases; they expire if nobody renews. The
+     * relay outlives the media server (closing streams still tell their workers) and the media
+     * state outlives the relay (whose receive thread looks sessions up). */
     PL_INFO("telephony-gateway stopping: finishing dials in flight");
     gw_dialer_stop(g.dialer);
     gw_live_stop(g.live);
     pl_http_stop(http);
     gw_media_stop(g.media);
+    gw_relay_stop(g.relay);
+    gw_media_free(g.media);
     gw_live_free(g.live);
     pl_service_close(&g.svc);
     PL_INFO("telephony-gateway stopped");

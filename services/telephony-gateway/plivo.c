@@ -243,6 +243,38 @@ static void plivo_media_parse(const cJSON *m, gw_media_msg *out)
     }
 }
 
+/* Plivo plays linear PCM at the rate we name (the stream's: 16 kHz in our answer XML);
+ * sampleRate is a number, as pipecat sends it (Plivo's docs quote it as a string; both work). */
+static long plivo_media_out(gw_out_kind kind, const char *stream_id, int rate, const int16_t *pcm,
+                            size_t samples, const char *name, char *buf, size_t cap)
+{
+    gw_jbuf b;
+    gw_jbuf_init(&b, buf, cap);
+    switch (kind) {
+    case GW_OUT_MEDIA:
+        gw_jbuf_raw(&b, "{\"event\":\"playAudio\",\"media\":{\"contentType\":\"audio/x-l16\","
+                        "\"sampleRate\":");
+        gw_jbuf_int(&b, rate);
+        gw_jbuf_raw(&b, ",\"payload\":\"");
+        gw_jbuf_pcm16_b64(&b, pcm, samples);
+        gw_jbuf_raw(&b, "\"}}");
+        break;
+    case GW_OUT_MARK:
+        gw_jbuf_raw(&b, "{\"event\":\"checkpoint\",\"streamId\":");
+        gw_jbuf_str(&b, stream_id);
+        gw_jbuf_raw(&b, ",\"name\":");
+        gw_jbuf_str(&b, name);
+        gw_jbuf_raw(&b, "}");
+        break;
+    case GW_OUT_CLEAR:
+        gw_jbuf_raw(&b, "{\"event\":\"clearAudio\",\"streamId\":");
+        gw_jbuf_str(&b, stream_id);
+        gw_jbuf_raw(&b, "}");
+        break;
+    }
+    return gw_jbuf_end(&b);
+}
+
 const gw_carrier gw_plivo = {
     .name = "plivo",
     .id = GW_PLIVO,
@@ -254,4 +286,6 @@ const gw_carrier gw_plivo = {
     .answer = plivo_answer,
     .answer_ctype = "application/xml",
     .media_parse = plivo_media_parse,
+    .media_out = plivo_media_out,
+    .media_out_min = 0,
 };

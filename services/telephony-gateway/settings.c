@@ -73,6 +73,11 @@ const pl_cfg_opt gw_config_opts[] = {
      "Postgres connections"},
     {"PL_GATEWAY_DRAIN_MS", PL_CFG_INT, offsetof(gw_config, drain_ms), "20000", 0, 600000,
      "on SIGTERM, longest wait for dials in flight"},
+    {"PL_GATEWAY_RELAY_LISTEN", PL_CFG_STR, offsetof(gw_config, relay_listen), "tcp://0.0.0.0:8093",
+     0, 0,
+     "nng address of the media relay endpoint pipeline workers answer to (port 0: any free one)"},
+    {"PL_GATEWAY_RELAY_HOST", PL_CFG_STR, offsetof(gw_config, relay_host), "", 0, 0,
+     "host workers reach the relay endpoint at (empty: its listen host, 127.0.0.1 for 0.0.0.0)"},
 };
 const size_t gw_config_nopts = sizeof(gw_config_opts) / sizeof(gw_config_opts[0]);
 

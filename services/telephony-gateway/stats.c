@@ -11,6 +11,29 @@ static pl_metric *by_carrier(const char *name, int carrier, const char *result, 
     return pl_metric_counter(name, labels, help);
 }
 
+static void relay_stats_init(gw_stats *s)
+{
+    static const char msgs[] = "pl_gateway_relay_messages_total";
+    static const char msgs_help[] = "media relay messages exchanged with pipeline workers";
+    static const char recs[] = "pl_gateway_relay_records_total";
+    static const char recs_help[] = "media relay records exchanged with pipeline workers";
+    static const char ends[] = "pl_gateway_relay_call_ends_total";
+    static const char ends_help[] = "calls a pipeline worker ended (hangup) or gave up (stop)";
+    s->relay_msgs_in = pl_metric_counter(msgs, "direction=\"in\"", msgs_help);
+    s->relay_msgs_out = pl_metric_counter(msgs, "direction=\"out\"", msgs_help);
+    s->relay_records_in = pl_metric_counter(recs, "direction=\"in\"", recs_help);
+    s->relay_records_out = pl_metric_counter(recs, "direction=\"out\"", recs_help);
+    s->relay_dropped =
+        pl_metric_counter("pl_gateway_relay_dropped_total", NULL,
+                          "relay messages to a worker that could not be queued (away or slow)");
+    s->relay_unknown = pl_metric_counter("pl_gateway_relay_unknown_call_records_total", NULL,
+                                         "relay records for calls this process does not hold");
+    s->relay_invalid = pl_metric_counter("pl_gateway_relay_invalid_messages_total", NULL,
+                                         "malformed relay messages (the rest was dropped)");
+    s->relay_hangups = pl_metric_counter(ends, "request=\"hangup\"", ends_help);
+    s->relay_stops = pl_metric_counter(ends, "request=\"stop\"", ends_help);
+}
+
 void gw_stats_init(gw_stats *s)
 {
     static const char dials[] = "pl_gateway_dials_total";
@@ -48,4 +71,5 @@ void gw_stats_init(gw_stats *s)
                                       "renewals that found the lease expired and no slot free");
     s->hangups = pl_metric_counter("pl_gateway_hangups_total", NULL,
                                    "hang-ups the gateway asked of a carrier");
+    relay_stats_init(s);
 }

@@ -193,6 +193,15 @@ static void twilio_media_parse(const cJSON *m, gw_media_msg *out)
     }
 }
 
+/* Twilio plays raw μ-law at 8 kHz; the call's rate is 8000 (its start's mediaFormat). */
+static long twilio_media_out(gw_out_kind kind, const char *stream_id, int rate, const int16_t *pcm,
+                             size_t samples, const char *name, char *buf, size_t cap)
+{
+    (void)rate;
+    return gw_media_out_stream(kind, "streamSid", stream_id, GW_AUDIO_ULAW, pcm, samples, name, buf,
+                               cap);
+}
+
 const gw_carrier gw_twilio = {
     .name = "twilio",
     .id = GW_TWILIO,
@@ -204,4 +213,6 @@ const gw_carrier gw_twilio = {
     .answer = twilio_answer,
     .answer_ctype = "text/xml",
     .media_parse = twilio_media_parse,
+    .media_out = twilio_media_out,
+    .media_out_min = 0,
 };

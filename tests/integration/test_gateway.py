@@ -62,6 +62,7 @@ def start_gateway(ctx, **extra):
         PL_GATEWAY_PORT=port, PL_GATEWAY_MEDIA_PORT=mport,
         PL_GATEWAY_PUBLIC_URL=f"http://127.0.0.1:{port}",
         PL_GATEWAY_MEDIA_URL=f"ws://127.0.0.1:{mport}",
+        PL_GATEWAY_RELAY_LISTEN="tcp://127.0.0.1:0",
         PL_TWILIO_BASE_URL=ctx.fake_url, PL_PLIVO_BASE_URL=ctx.fake_url,
         PL_EXOTEL_BASE_URL=ctx.fake_url, PL_RING_TIMEOUT_S=2, PL_RETRY_MINUTE_MS=100,
         PL_LEASE_RENEW_MS=300, PL_GATEWAY_WORKERS=4, PL_GATEWAY_CLAIM_IDLE_MS=2000,
