@@ -61,9 +61,12 @@ DEMO_AGENT = {
 
 
 # What the carrier fake's callee says on demo calls, pauses included.
-DEMO_CALLEE = [{"silence_ms": 5000}, {"text": "who are you"}, {"silence_ms": 6000},
-               {"text": "hello"}, {"silence_ms": 7000}, {"text": "goodbye"},
+DEMO_CALLEE = [{"silence_ms": 5000}, {"text": "who are you"}, {"silence_ms": 8000},
+               {"text": "hello"}, {"silence_ms": 10000}, {"text": "goodbye"},
                {"silence_ms": 10000}]
+
+
+PIPELINE_PORT = 8094  # media-pipeline's health port (PL_PIPELINE_PORT default)
 
 
 def env():
@@ -137,7 +140,8 @@ def up():
         log = open(os.path.join(RUN, "logs", "carrier.log"), "ab")
         p = subprocess.Popen([sys.executable, CARRIER, "--port", str(CARRIER_PORT),
                               "--record-dir", os.path.join(RUN, "recordings"),
-                              "--voice-cmd", "espeak-ng -s 150 --stdout {text}"],
+                              "--voice-cmd", "espeak-ng -s 150 --stdout {text}",
+                              "--max-call-seconds", "300"],
                              stdout=log, stderr=log, start_new_session=True)
         with open(carrier_pid, "w") as f:
             f.write(str(p.pid))
@@ -164,6 +168,8 @@ def up():
                 f.write(str(p.pid))
             if name == "api":
                 stack.wait_port(API_PORT, timeout=20, proc=p)
+            if name == "media-pipeline":  # loads its speech models, then registers: wait for it
+                stack.wait_port(PIPELINE_PORT, timeout=60, proc=p)
         print(f"{name:<9} running (log .run/logs/{name}.log)")
 
     demo_path = os.path.join(RUN, "demo.env")
