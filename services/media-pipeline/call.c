@@ -1095,13 +1095,6 @@ static char *latency_json(const mp_call *c)
     cJSON_AddItemToObject(o, "transcriber", latency_kind(c, 0));
     cJSON_AddItemToObject(o, "llm", latency_kind(c, 1));
     cJSON_AddItemToObject(o, "synthesizer", latency_kind(c, 2));
-    cJSON *turns = cJSON_AddArrayToObject(o, "turns");
-    for (int i = 0; i < c->nlat; i++) {
-        cJSON *t = cJSON_CreateObject();
-        cJSON_AddNumberToObject(t, "turn", i + 1);
-        cJSON_AddNumberToObject(t, "time_to_first_audio", (double)c->lat[i].first_audio);
-        cJSON_AddItemToArray(turns, t);
-    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -1119,10 +1112,8 @@ static char *usage_json(const mp_call *c)
     }
     cJSON_AddNumberToObject(o, "synthesizer_characters", (double)c->synth_chars);
     cJSON_AddStringToObject(o, "synthesizer_model", c->agent.voice[0] ? c->agent.voice : "kal16");
-    cJSON_AddStringToObject(o, "synthesizer_provider", "local");
     cJSON_AddNumberToObject(o, "transcriber_duration", c->stt_seconds);
     cJSON_AddStringToObject(o, "transcriber_model", "pocketsphinx-en-us");
-    cJSON_AddStringToObject(o, "transcriber_provider", "local");
     cJSON_AddNumberToObject(o, "llm_tokens", (double)tokens);
     cJSON_AddItemReferenceToObject(o, "llm_model", c->llm_usage);
     char *s = cJSON_PrintUnformatted(o);

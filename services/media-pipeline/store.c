@@ -26,7 +26,9 @@ static const pl_db_stmt finish_stmt = {
     "mp_finish",
     "UPDATE executions SET usage_breakdown = $2::jsonb, latency_data = $3::jsonb,"
     " recording_path = COALESCE($4, recording_path),"
-    " error_message = COALESCE($5, error_message), updated_at = now() WHERE id = $1",
+    " error_message = COALESCE($5, error_message), updated_at = now()"
+    /* Late figures never rewrite a completed execution (the postprocessor went on without). */
+    " WHERE id = $1 AND status <> 'completed'",
     5};
 
 static void copy(char *dst, size_t cap, const char *s)

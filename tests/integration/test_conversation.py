@@ -156,8 +156,11 @@ def test_conversation_on_each_carrier(ctx):
         assert usage["llm_model"] == {"scripted": {"input": 0, "output": 0}} or \
             "parley-scripted" in usage["llm_model"], usage
         assert latency["time_to_first_audio"] is not None, latency
-        turn_lat = latency["turns"]
-        assert len(turn_lat) == 2 and all(x["time_to_first_audio"] > 0 for x in turn_lat), latency
+        for kind in ("transcriber", "llm", "synthesizer"):
+            turn_lat = latency[kind]["turns"]
+            assert [t["turn"] for t in turn_lat] == [1, 2], latency
+            assert all(len(t["turn_latency"]) == 1 and t["turn_latency"][0] >= 0
+                       for t in turn_lat), latency
         assert rec and os.path.exists(rec) and os.path.getsize(rec) > 8000 * 2 * 2 * 5, rec
         assert not err, err
         heard = heard_by_callee(ctx, eid)
