@@ -47,6 +47,8 @@ static const char *reason(int status)
         return "Method Not Allowed";
     case 409:
         return "Conflict";
+    case 410:
+        return "Gone";
     case 413:
         return "Payload Too Large";
     case 415:
@@ -236,7 +238,14 @@ int pl_http_match(const char *pattern, const char *path, char params[][128], int
         if (p[0] == '{' && p[1] == '}') {
             const char *seg_end = strchr(s, '/');
             size_t n = seg_end != NULL ? (size_t)(seg_end - s) : strlen(s);
-            if (n == 0 || n >= 128 || np >= maxp)
+            /* "{}.wav": literal text after {} in the same segment is a suffix the segment must
+             * end with; the parameter is what precedes it. */
+            const char *lit_end = strchr(p + 2, '/');
+            size_t lit = lit_end != NULL ? (size_t)(lit_end - (p + 2)) : strlen(p + 2);
+            if (n <= lit || memcmp(s + n - lit, p + 2, lit) != 0)
+                return 0;
+            n -= lit;
+            if (n >= 128 || np >= maxp)
                 return 0;
             memcpy(params[np], s, n);
             params[np][n] = '\0';

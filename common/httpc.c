@@ -116,6 +116,9 @@ int pl_httpc_request(const char *method, const char *url, const char *ctype, con
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERNAME, o->user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, o->password != NULL ? o->password : "");
+    } else if (o != NULL && o->bearer != NULL) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, o->bearer);
     }
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);

@@ -1,5 +1,5 @@
 /* Outbound HTTP (libcurl) for provider REST APIs: one blocking request per call, optional Basic
- * auth, a total deadline, and a hard cap on the response size.
+ * or Bearer auth, a total deadline, and a hard cap on the response size.
  *
  * Threading: any thread may call; each thread reuses its own curl handle (so keep-alive
  * connections to a carrier survive between requests of that thread). Calls block for at most
@@ -16,6 +16,8 @@
 typedef struct {
     const char *user;     /* Basic auth user, or NULL for no Authorization header */
     const char *password; /* Basic auth password */
+    const char *bearer;   /* token sent as "Authorization: Bearer <token>", or NULL; ignored
+                           * when `user` is set */
     long timeout_ms;      /* whole request; 0 means 10 s */
     long connect_ms;      /* connection set-up; 0 means the lesser of timeout and 5 s */
     size_t max_response;  /* body bytes kept at most; 0 means 1 MiB; more is PL_ERR_TOOBIG */

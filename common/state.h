@@ -53,7 +53,10 @@ typedef struct {
     pl_status to;
 } pl_transition;
 
-/* Moves the execution to `to` if its current status allows the edge.
+/* Moves the execution to `to` if its current status allows the edge. It may run inside a
+ * transaction the caller opened (BEGIN ... COMMIT), so that other writes commit or roll back
+ * together with the transition (the postprocessor's completion and wallet debit); publish only
+ * after the COMMIT.
  *   telephony_patch: NULL or a JSON object merged into telephony_data;
  *   error_message:   NULL or text stored in error_message.
  * Returns PL_OK (out filled), PL_ERR_CONFLICT (the row is in a status the edge does not leave

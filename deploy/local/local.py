@@ -27,6 +27,8 @@ PG_PORT = int(os.environ.get("PARLEY_PG_PORT", "55432"))
 REDIS_PORT = int(os.environ.get("PARLEY_REDIS_PORT", "56379"))
 API_PORT = int(os.environ.get("PARLEY_API_PORT", "8080"))
 CARRIER_PORT = int(os.environ.get("PARLEY_CARRIER_PORT", "8099"))
+RECEIVER_PORT = int(os.environ.get("PARLEY_RECEIVER_PORT", "8098"))
+RECEIVER = os.path.join(ROOT, "tests", "fakes", "receiver", "receiver.py")
 CARRIER = os.path.join(ROOT, "tests", "fakes", "carrier", "carrier.py")
 
 # Services in start order; each runs if its binary has been built.
@@ -37,12 +39,20 @@ DEMO_AGENT = {
     "agent_config": {
         "agent_name": "Parley demo agent",
         "agent_welcome_message": "Hello {name}, this is the Parley demo. How can I help you?",
-        "webhook_url": None,
+        # The demo's webhook receiver (tests/fakes/receiver): every status change lands there.
+        "webhook_url": f"http://127.0.0.1:{RECEIVER_PORT}/parley-webhook",
         "tasks": [{
             "task_type": "conversation",
             "tools_config": {
                 "llm_agent": {"agent_type": "simple_llm_agent", "agent_flow_type": "streaming",
-                              "llm_config": {"provider": "scripted", "model": "parley-scripted"}},
+                              "llm_config": {
+                                  "provider": "scripted", "model": "parley-scripted",
+                                  "extraction_details": "asked_who: did the caller ask who we are",
+                                  "summarization_details": "one sentence",
+                                  "scripted": {
+                                      "extraction": {"asked_who": True, "source": "scripted"},
+                                      "summary": "The caller asked who the agent is, said hello"
+                                                 " and goodbye."}}},
                 "synthesizer": {"provider": "local", "provider_config": {"voice": "kal16"},
                                 "stream": True, "audio_format": "wav"},
                 "transcriber": {"provider": "local", "language": "en", "stream": True,
@@ -77,6 +87,10 @@ def env():
         "PL_MIGRATIONS_DIR": os.path.join(ROOT, "proto", "sql"),
         "PL_API_PORT": str(API_PORT),
         "PL_PIPELINE_RECORDINGS_DIR": os.path.join(RUN, "pipeline-recordings"),
+        "PL_PRICING_FILE": os.path.join(ROOT, "proto", "pricing.json"),
+        "PL_PUBLIC_API_URL": f"http://127.0.0.1:{API_PORT}",
+        # The demo's webhook receiver is on loopback, which the SSRF guard refuses by default.
+        "PL_WEBHOOK_ALLOW_PRIVATE": "1",
     })
     return e
 
@@ -155,6 +169,17 @@ def up():
     if os.path.exists(CARRIER):
         print(f"carrier   fake Twilio/Plivo/Exotel on http://127.0.0.1:{CARRIER_PORT}"
               " (recordings in .run/recordings)")
+    receiver_pid = os.path.join(RUN, "pids", "receiver.pid")
+    if os.path.exists(RECEIVER) and not alive(receiver_pid):
+        log = open(os.path.join(RUN, "logs", "receiver.log"), "ab")
+        p = subprocess.Popen([sys.executable, RECEIVER, "--port", str(RECEIVER_PORT)],
+                             stdout=log, stderr=log, start_new_session=True)
+        with open(receiver_pid, "w") as f:
+            f.write(str(p.pid))
+        stack.wait_port(RECEIVER_PORT, timeout=10, proc=p)
+    if os.path.exists(RECEIVER):
+        print(f"receiver  webhook receiver on http://127.0.0.1:{RECEIVER_PORT}"
+              " (what it got: GET /_fake/received)")
     for name in SERVICES:
         binary = os.path.join(ROOT, "build", "bin", name)
         pidfile = os.path.join(RUN, "pids", f"{name}.pid")
@@ -199,8 +224,9 @@ Place a call:
     -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\
     -d '{{"agent_id": "{agent}", "recipient_phone_number": "+15005550006", "user_data": {{"name": "Ada"}}}}'
 
-Then watch it:
+Then watch it (the call talks for about 40 s, then ends `completed`):
   curl -s http://127.0.0.1:{API_PORT}/executions/<execution_id> -H 'Authorization: Bearer {key}'
+  curl -s http://127.0.0.1:{RECEIVER_PORT}/_fake/received     # the signed webhooks, one per status
 
 Stop everything with: make stop
 """)
@@ -212,6 +238,8 @@ def down():
             print(f"stopped {name}")
     if stack.kill_pidfile(os.path.join(RUN, "pids", "carrier.pid")):
         print("stopped carrier fake")
+    if stack.kill_pidfile(os.path.join(RUN, "pids", "receiver.pid")):
+        print("stopped webhook receiver")
     if stack.kill_pidfile(os.path.join(RUN, "pids", "redis.pid")):
         print("stopped redis")
     pointer = os.path.join(RUN, "pgroot")

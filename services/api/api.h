@@ -23,6 +23,7 @@ typedef struct {
     long redis_pool;
     long auth_cache_ttl_s;
     long exec_cache_ms;
+    const char *recording_key; /* HMAC key of recording URLs (common/recording.h) */
 } api_config;
 
 typedef struct {
@@ -67,6 +68,8 @@ int api_call_create(pl_req *r);
 int api_call_stop(pl_req *r);
 int api_execution_get(pl_req *r);
 int api_execution_log(pl_req *r);
+int api_execution_webhooks(pl_req *r);
+int api_execution_webhook_redeliver(pl_req *r);
 int api_user_me(pl_req *r);
 int api_batch_create(pl_req *r);
 int api_batch_schedule(pl_req *r);
@@ -75,6 +78,7 @@ int api_batch_get(pl_req *r);
 int api_batch_list(pl_req *r);
 int api_batch_delete(pl_req *r);
 int api_batch_executions(pl_req *r);
+int api_recording_get(pl_req *r); /* recordings.c: no Bearer, the URL's signature authorises */
 
 /* batches.c: validates a retry_config object (POST /call and POST /batches); 0, or -1 with a
  * message naming the field in err. */

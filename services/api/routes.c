@@ -16,6 +16,9 @@ const pl_route api_routes[] = {
     {"POST", "/call/{}/stop", api_call_stop, "call_stop"},
     {"GET", "/executions/{}", api_execution_get, "execution_get"},
     {"GET", "/executions/{}/log", api_execution_log, "execution_log"},
+    {"GET", "/executions/{}/webhooks", api_execution_webhooks, "execution_webhooks"},
+    {"POST", "/executions/{}/webhooks/{}/redeliver", api_execution_webhook_redeliver,
+     "execution_webhook_redeliver"},
     {"GET", "/user/me", api_user_me, "user_me"},
     /* /batches/{agent_id}/all and /batches/{batch_id}/... differ in their last segment, and
      * pl_http_match matches whole paths, so no batch route shadows another. */
@@ -26,6 +29,7 @@ const pl_route api_routes[] = {
     {"POST", "/batches/{}/schedule", api_batch_schedule, "batch_schedule"},
     {"POST", "/batches/{}/stop", api_batch_stop, "batch_stop"},
     {"GET", "/batches/{}/executions", api_batch_executions, "batch_executions"},
+    {"GET", "/recordings/{}.wav", api_recording_get, "recording_get"},
 };
 const int api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

@@ -1,6 +1,7 @@
 #include <stddef.h>
 
 #include "api.h"
+#include "recording.h"
 
 const pl_cfg_opt api_config_opts[] = {
     PL_CFG_COMMON_OPTS(api_config),
@@ -20,5 +21,8 @@ const pl_cfg_opt api_config_opts[] = {
      "seconds an API key lookup is cached in process (0 disables)"},
     {"PL_API_EXEC_CACHE_MS", PL_CFG_INT, offsetof(api_config, exec_cache_ms), "2000", 0, 600000,
      "GET /executions cache: longest staleness if a bus event is lost (0 disables)"},
+    {"PL_RECORDING_SIGNING_KEY", PL_CFG_STR, offsetof(api_config, recording_key),
+     PL_RECORDING_DEFAULT_KEY, 0, 0,
+     "HMAC key of recording URLs; the postprocessor signs with the same (default: local only)"},
 };
 const size_t api_config_nopts = sizeof(api_config_opts) / sizeof(api_config_opts[0]);

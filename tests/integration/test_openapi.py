@@ -24,6 +24,8 @@ UNREACHABLE = {"500"}
 BIG = b'{"agent_id": "' + b"x" * (1024 * 1024 + 10) + b'"}'
 MISSING = "0b5f3a52-7c1e-4a8e-9d62-1f0c2b3a4d5e"  # a UUID no one owns
 MISSING_BATCH = "0" * 32  # a batch id no one owns
+# Routes authorised by a signature in their URL rather than a Bearer key (security: []).
+SIGNED_ROUTES = {("GET", "/recordings/{}.wav")}
 
 AGENT = {"agent_config": {
     "agent_name": "A", "agent_welcome_message": "Hi",
@@ -344,7 +346,7 @@ def test_document_structure(ctx):
         assert op.get("summary") and op.get("tags") and set(op["tags"]) <= tags, where
         responses = {str(k): v for k, v in op["responses"].items()}
         assert "default" not in responses, f"{where}: list the statuses, not `default`"
-        if path in public:
+        if path in public or (method, shape(path)) in SIGNED_ROUTES:
             assert op.get("security") == [], f"{where} must declare `security: []`"
         else:
             assert "security" not in op, f"{where} must use the global bearerAuth"
@@ -724,10 +726,71 @@ def test_batch_operations(ctx):
     call(ctx, "DELETE", t, {"batch_id": "abc"}, expect=422)
 
 
+def test_recording_operations(ctx):
+    """The signed recording URL (docs/postprocess.md): the api here runs with the default
+    PL_RECORDING_SIGNING_KEY."""
+    import hashlib
+    import hmac
+    import time
+
+    def signed(eid, exp, key=b"parley-local-recording-key"):
+        sig = hmac.new(key, f"{eid}.{exp}".encode(), hashlib.sha256).hexdigest()
+        return f"exp={exp}&sig={sig}"
+
+    t = "/recordings/{execution_id}.wav"
+    eid = new_call(ctx, new_agent(ctx))
+    wav = os.path.join(ctx.workdir, "openapi-recording.wav")
+    with open(wav, "wb") as f:
+        f.write(b"RIFF" + b"\0" * 40)
+    later = int(time.time()) + 600
+    call(ctx, "GET", t, {"execution_id": eid}, query=signed(eid, later), key=None, expect=404)
+    ctx.sql("UPDATE executions SET recording_path = :'p2' WHERE id = :'p1'", eid, wav)
+    r = call(ctx, "GET", t, {"execution_id": eid}, query=signed(eid, later), key=None,
+             expect=200)
+    assert r.headers["Content-Type"] == "audio/wav" and r.text.startswith("RIFF"), r
+    call(ctx, "GET", t, {"execution_id": eid}, query=signed(eid, later, b"other"), key=None,
+         expect=403)
+    call(ctx, "GET", t, {"execution_id": eid}, key=None, expect=403)
+    call(ctx, "GET", t, {"execution_id": eid}, query=signed(eid, int(time.time()) - 5),
+         key=None, expect=410)
+
+
+def test_webhook_operations(ctx):
+    """The delivery log and redelivery (docs/webhooks.md). No dispatcher runs here: the trigger
+    of 005_webhooks.sql writes the delivery rows, which stay pending."""
+    hooked = dict(AGENT, agent_config=dict(AGENT["agent_config"],
+                                            webhook_url="https://example.com/hook"))
+    agent = call(ctx, "POST", "/v2/agent", body=hooked, expect=200).json["agent_id"]
+    eid = new_call(ctx, agent)
+    t = "/executions/{execution_id}/webhooks"
+    r = call(ctx, "GET", t, {"execution_id": eid}, expect=200)
+    assert [d["status"] for d in r.json["data"]] == ["queued"], r
+    event = str(r.json["data"][0]["event_id"])
+    plain = new_call(ctx, new_agent(ctx))
+    assert call(ctx, "GET", t, {"execution_id": plain}, expect=200).json["data"] == []
+    call(ctx, "GET", t, {"execution_id": eid}, key=None, expect=401)
+    call(ctx, "GET", t, {"execution_id": MISSING}, expect=404)
+    call(ctx, "GET", t, {"execution_id": "nope"}, expect=422)
+
+    t = "/executions/{execution_id}/webhooks/{event_id}/redeliver"
+    ids = {"execution_id": eid, "event_id": event}
+    r = call(ctx, "POST", t, ids, expect=202)
+    assert r.json["delivery"]["redeliveries"] == 1, r
+    call(ctx, "POST", t, ids, key=None, expect=401)
+    call(ctx, "POST", t, {"execution_id": MISSING, "event_id": event}, expect=404)
+    call(ctx, "POST", t, {"execution_id": eid, "event_id": "999999999"}, expect=404)
+    call(ctx, "POST", t, {"execution_id": "nope", "event_id": event}, expect=422)
+    call(ctx, "POST", t, {"execution_id": eid, "event_id": "abc"}, expect=422)
+    ctx.sql("UPDATE webhook_deliveries SET lease_until = now() + interval '1 hour'"
+            " WHERE event_id = :'p1'", event)
+    call(ctx, "POST", t, ids, expect=409)
+
+
 def test_other_methods_on_documented_paths(ctx):
     """A method the document does not list on a documented path answers 405 with the error
     body; an undocumented path answers 404."""
-    fill = {"agent_id": MISSING, "execution_id": MISSING, "batch_id": MISSING_BATCH}
+    fill = {"agent_id": MISSING, "execution_id": MISSING, "batch_id": MISSING_BATCH,
+            "event_id": "1"}
     templates = {p: re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)) + "$")
                  for p in ctx.spec["paths"]}
     checked = 0

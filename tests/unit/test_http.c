@@ -102,6 +102,15 @@ static void pattern_matching(void)
     CHECK(!pl_http_match("/v2/agent/{}", "/v2/agent/", p, 4));
     CHECK(!pl_http_match("/v2/agent/{}", "/v2/agent/a/b", p, 4));
     CHECK(!pl_http_match("/v2/agent/all", "/v2/agent/allx", p, 4));
+    /* a literal suffix after {} in the same segment */
+    CHECK(pl_http_match("/recordings/{}.wav", "/recordings/abc.wav", p, 4));
+    CHECK_STR(p[0], "abc");
+    CHECK(pl_http_match("/r/{}.wav/x", "/r/a.b.wav/x", p, 4));
+    CHECK_STR(p[0], "a.b");
+    CHECK(!pl_http_match("/recordings/{}.wav", "/recordings/.wav", p, 4));
+    CHECK(!pl_http_match("/recordings/{}.wav", "/recordings/abc.mp3", p, 4));
+    CHECK(!pl_http_match("/recordings/{}.wav", "/recordings/abc", p, 4));
+    CHECK(!pl_http_match("/recordings/{}.wav", "/recordings/a/b.wav", p, 4));
 }
 
 static void json_roundtrip_and_params(void)

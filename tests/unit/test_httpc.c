@@ -92,6 +92,17 @@ static void post_form_with_basic_auth(void)
     pl_form_free(&f);
 }
 
+static void post_json_with_bearer(void)
+{
+    char u[128];
+    pl_httpc_resp r;
+    pl_httpc_opts o = {.bearer = "sk-test-123", .timeout_ms = 2000};
+    url(u, sizeof(u), "/echo/j");
+    CHECK(pl_httpc_post_json(u, "{}", &o, &r) == PL_OK);
+    CHECK_STR(r.body, "POST|application/json|Bearer sk-test-123|{}");
+    pl_httpc_resp_free(&r);
+}
+
 static void post_json_and_error_status(void)
 {
     char u[128];
@@ -155,6 +166,7 @@ int main(void)
         return 1;
     RUN(get_and_delete);
     RUN(post_form_with_basic_auth);
+    RUN(post_json_with_bearer);
     RUN(post_json_and_error_status);
     RUN(response_cap);
     RUN(deadline_and_refused);

@@ -66,10 +66,13 @@ int main(int argc, char **argv)
             arg(argc, argv, "--concurrency", "10"), arg(argc, argv, "--wallet", "100")};
         PGresult *r = pl_db_query(c,
                                   "INSERT INTO accounts (name, email, concurrency_max, wallet)"
-                                  " VALUES ($1, $2, $3::int, $4::numeric) RETURNING id",
+                                  " VALUES ($1, $2, $3::int, $4::numeric) RETURNING id,"
+                                  " webhook_secret",
                                   4, p);
         if (pl_db_ok(r)) {
             printf("ACCOUNT_ID=%s\n", PQgetvalue(r, 0, 0));
+            /* The key receivers verify X-Parley-Signature with (docs/webhooks.md). */
+            printf("WEBHOOK_SECRET=%s\n", PQgetvalue(r, 0, 1));
             rc = new_key(c, PQgetvalue(r, 0, 0));
         } else {
             fprintf(stderr, "create-account: %s", PQresultErrorMessage(r));

@@ -1,0 +1,104 @@
+/* GET /recordings/{execution_id}.wav?exp=<unix>&sig=<hex>: a call's recording, for whoever holds
+ * the signed URL the postprocessor put in recording_url (common/recording.h). No Bearer key: the
+ * signature is the authority, checked in constant time before anything is looked up.
+ *   403  signature missing, malformed or wrong (an altered exp or id included)
+ *   410  signature right, exp in the past
+ *   404  no recording for that execution (none written, or the file is gone)
+ *   200  the WAV, streamed from recording_path in 64 KiB writes (no Range support)
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "error.h"
+#include "log.h"
+#include "recording.h"
+#include "validate.h"
+
+static const pl_db_stmt path_stmt = {
+    "recording_path",
+    "SELECT recording_path FROM executions WHERE id = $1::uuid",
+    1,
+};
+
+/* Streams an open regular file as the 200 answer. The head is written first, so a read error
+ * halfway can only cut the body short (the client sees fewer bytes than Content-Length). */
+static int send_wav(pl_req *r, const char *id, int fd, long long size)
+{
+    char head[512];
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: %lld\r\n"
+                      "Content-Disposition: inline; filename=\"%s.wav\"\r\n"
+                      "Cache-Control: private\r\n\r\n",
+                      size, id);
+    /* Heap, not stack or TLS: civetweb workers run on small stacks, and static TLS is carved
+     * out of every thread's stack. */
+    enum { CHUNK = 64 * 1024 };
+    char *buf = malloc(CHUNK);
+    if (buf == NULL)
+        return pl_http_error(r, 500, "out of memory");
+    if (mg_write(r->conn, head, (size_t)hl) <= 0) {
+        free(buf);
+        return 200;
+    }
+    long long left = size;
+    while (left > 0) {
+        size_t want = left < CHUNK ? (size_t)left : CHUNK;
+        ssize_t n = read(fd, buf, want);
+        if (n <= 0) {
+            PL_WARN("recording %s: read error after %lld of %lld bytes", id, size - left, size);
+            break;
+        }
+        if (mg_write(r->conn, buf, (size_t)n) <= 0)
+            break; /* the client went away */
+        left -= n;
+    }
+    free(buf);
+    return 200;
+}
+
+int api_recording_get(pl_req *r)
+{
+    api_ctx *app = r->app;
+    const char *id = r->params[0];
+    char exp[32], sig[80];
+    int have_exp = pl_http_query(r, "exp", exp, sizeof(exp)) >= 0;
+    int have_sig = pl_http_query(r, "sig", sig, sizeof(sig)) >= 0;
+    int v = pl_recording_verify(app->cfg.recording_key, id, have_exp ? exp : NULL,
+                                have_sig ? sig : NULL, (int64_t)time(NULL));
+    if (v == PL_ERR_TIMEOUT)
+        return pl_http_error(r, 410, "this recording link expired (exp=%s)", exp);
+    if (v != PL_OK || !pl_is_uuid(id))
+        return pl_http_error(r, 403, "recording link is not valid: the signature does not match");
+
+    const char *p[1] = {id};
+    pl_dbconn *c = pl_db_acquire(app->db);
+    PGresult *res = pl_db_exec(c, &path_stmt, p);
+    pl_db_release(app->db, c);
+    if (!pl_db_ok(res)) {
+        int st = api_db_error(r, res, "recording");
+        PQclear(res);
+        return st;
+    }
+    int fd = -1;
+    struct stat sb;
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        fd = open(PQgetvalue(res, 0, 0), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))) {
+            close(fd);
+            fd = -1;
+        }
+        if (fd < 0)
+            PL_WARN("recording %s: %s is missing or unreadable", id, PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    if (fd < 0)
+        return pl_http_error(r, 404, "execution %s has no recording", id);
+    int st = send_wav(r, id, fd, (long long)sb.st_size);
+    close(fd);
+    return st;
+}
