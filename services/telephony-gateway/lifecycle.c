@@ -185,7 +185,8 @@ static int answer(gw *g, pl_dbconn *c, gw_attempt *a, const gw_event *ev, int64_
     }
     if (ev->machine)
         gw_mark_voicemail(g, c, a->execution_id);
-    gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 1, 0, NULL);
+    if (!a->event_recorded)
+        gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 1, 0, NULL);
     if (a->answered_ms == 0)
         a->answered_ms = answered_ms;
     return PL_OK;
@@ -229,7 +230,9 @@ int gw_apply_event(gw *g, pl_dbconn *c, gw_attempt *a, const gw_event *ev, int *
     switch (ev->kind) {
     case GW_EV_NONE:
     case GW_EV_INITIATED:
-        return gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 0, 0, NULL);
+        return a->event_recorded
+                   ? PL_OK
+                   : gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 0, 0, NULL);
     case GW_EV_RINGING: {
         const char *call_id = ev->call_id[0] != '\0' ? ev->call_id : a->call_id;
         char *patch = take_json(base_patch(a, call_id));
@@ -246,7 +249,9 @@ int gw_apply_event(gw *g, pl_dbconn *c, gw_attempt *a, const gw_event *ev, int *
         } else if (rc == PL_ERR_CONFLICT) {
             a->status = from;
         }
-        return gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 0, 0, NULL);
+        return a->event_recorded
+                   ? PL_OK
+                   : gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 0, 0, NULL);
     }
     case GW_EV_ANSWERED:
         return answer(g, c, a, ev, pl_now_ms(), applied);
