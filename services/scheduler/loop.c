@@ -1,5 +1,6 @@
 /* The scheduler's single loop: read dial jobs (blocking at most 100 ms), then promote due delayed
- * jobs, then, when due, take over a dead replica's pending jobs and run the sweeps. */
+ * jobs (at most every 20 ms), then, when due, take over a dead replica's pending jobs and run the
+ * sweeps. */
 #include <stdlib.h>
 #include <time.h>
 
@@ -8,8 +9,9 @@
 #include "validate.h"
 #include "scheduler.h"
 
-#define BLOCK_MS  100
-#define MAX_BATCH 1000
+#define BLOCK_MS   100
+#define PROMOTE_MS 20
+#define MAX_BATCH  1000
 
 static void handle(scheduler *s, pl_rconn *rc, pl_job *jobs, int n)
 {
@@ -27,7 +29,10 @@ static void handle(scheduler *s, pl_rconn *rc, pl_job *jobs, int n)
             pl_queue_ack(s->redis, rc, DIAL_STREAM, DIAL_GROUP, jobs[i].id);
             continue;
         }
-        if (scheduler_dispatch(s, rc, id, attempt != NULL ? n_attempt : 0) == PL_OK)
+        int acked = 0;
+        if (scheduler_dispatch(s, rc, jobs[i].id, id, attempt != NULL ? n_attempt : 0, &acked) ==
+                PL_OK &&
+            !acked)
             pl_queue_ack(s->redis, rc, DIAL_STREAM, DIAL_GROUP, jobs[i].id);
         /* else: left pending; taken over again after claim_idle_ms */
     }
@@ -39,7 +44,7 @@ void scheduler_run(scheduler *s, volatile int *stop)
     int max = (int)(s->cfg.batch < MAX_BATCH ? s->cfg.batch : MAX_BATCH);
     pl_rconn *rc = pl_redis_acquire(s->redis);
     pl_queue_group(s->redis, rc, DIAL_STREAM, DIAL_GROUP, "0");
-    int64_t next_sweep = 0, next_claim = 0;
+    int64_t next_sweep = 0, next_claim = 0, next_promote = 0;
     while (!*stop) {
         int n = 0, moved = 0;
         if (pl_queue_read(s->redis, rc, DIAL_STREAM, DIAL_GROUP, s->consumer, BLOCK_MS, jobs, max,
@@ -54,8 +59,14 @@ void scheduler_run(scheduler *s, volatile int *stop)
         }
         handle(s, rc, jobs, n);
         pl_jobs_clear(jobs, n);
-        pl_delay_promote(s->redis, rc, pl_now_ms(), 1000, &moved);
         int64_t now = pl_now_ms();
+        /* Due delayed jobs move at most PROMOTE_MS late: after every read when idle, not after
+         * every read under load, where reads return a job or two each and a promote script per
+         * read would add a Redis round trip per job. */
+        if (n == 0 || now >= next_promote) {
+            pl_delay_promote(s->redis, rc, now, 1000, &moved);
+            next_promote = now + PROMOTE_MS;
+        }
         if (now >= next_claim) {
             next_claim = now + s->cfg.claim_idle_ms / 2;
             if (pl_queue_claim(s->redis, rc, DIAL_STREAM, DIAL_GROUP, s->consumer,

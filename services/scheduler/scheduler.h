@@ -40,9 +40,17 @@ typedef struct {
 extern const pl_cfg_opt scheduler_config_opts[];
 extern const size_t scheduler_config_nopts;
 
-/* dispatch.c: handles one dial job; returns 0 when the job may be acknowledged (its effect is
- * committed, or it is obsolete), non-zero to leave it pending for a retry. */
-int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *execution_id, int attempt);
+/* dispatch.c: handles one dial job (stream entry job_id, or NULL for none); returns 0 when the
+ * job may be acknowledged (its effect is committed, or it is obsolete), non-zero to leave it
+ * pending for a retry. *acked is 1 when the hand-off to the gateway acknowledged the job in the
+ * same script (the caller then must not acknowledge it again). */
+int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *job_id, const char *execution_id,
+                       int attempt, int *acked);
+
+/* dispatch.c: runs the dial statements once on each of the pool's connections against the nil
+ * UUID (no row matches, nothing changes), so the first jobs find them prepared. Before the loop
+ * starts. */
+void scheduler_db_warm(scheduler *s, int pool);
 
 /* sweep.c: the periodic repairs (stuck dials, lost jobs); safe to run on every replica. */
 void scheduler_sweep(scheduler *s, pl_rconn *rc);
