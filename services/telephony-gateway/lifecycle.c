@@ -43,6 +43,25 @@ int gw_transition(gw *g, pl_dbconn *c, const char *execution_id, pl_status to, c
     return rc;
 }
 
+/* gw_transition for attempt a, unless the status loaded with the attempt already rules the edge
+ * out: the guard would refuse it (a late, duplicate or out-of-order callback, such as Twilio's
+ * TwiML fetch after its `answered` callback), so the refused statement and its status query are
+ * saved. Within an attempt statuses only move forward, and every edge the gateway takes that
+ * starts later than the loaded status is taken by its callers after the step before it
+ * (disconnect answers first), so a refusal read from that snapshot stays a refusal. */
+static int move(gw *g, pl_dbconn *c, gw_attempt *a, pl_status to, const char *patch,
+                const char *error_message, pl_status *from)
+{
+    if ((unsigned)a->status < PL_ST__COUNT && !pl_status_edge(a->status, to)) {
+        if (from != NULL)
+            *from = a->status;
+        PL_DEBUG("execution %s: %s -> %s refused (late, duplicate or out of order)",
+                 a->execution_id, pl_status_name(a->status), pl_status_name(to));
+        return PL_ERR_CONFLICT;
+    }
+    return gw_transition(g, c, a->execution_id, to, patch, error_message, from);
+}
+
 static long seconds(int64_t ms)
 {
     return ms > 0 ? (long)((ms + 500) / 1000) : 0;
@@ -101,7 +120,7 @@ static int finish(gw *g, pl_dbconn *c, gw_attempt *a, pl_status st, const char *
                 a->attempt, pl_status_name(st), next, (long long)delay);
     }
     pl_status from;
-    int rc = gw_transition(g, c, a->execution_id, to, patch, error_message, &from);
+    int rc = move(g, c, a, to, patch, error_message, &from);
     if (rc == PL_ERR_DB)
         return rc;
     if (rc == PL_OK && applied != NULL)
@@ -171,7 +190,7 @@ static int answer(gw *g, pl_dbconn *c, gw_attempt *a, const gw_event *ev, int64_
     cJSON_AddNumberToObject(p, "ring_duration", (double)seconds(answered_ms - a->dial_ms));
     char *patch = take_json(p);
     pl_status from;
-    int rc = gw_transition(g, c, a->execution_id, PL_ST_IN_PROGRESS, patch, NULL, &from);
+    int rc = move(g, c, a, PL_ST_IN_PROGRESS, patch, NULL, &from);
     free(patch);
     if (rc == PL_ERR_DB)
         return rc;
@@ -237,7 +256,7 @@ int gw_apply_event(gw *g, pl_dbconn *c, gw_attempt *a, const gw_event *ev, int *
         const char *call_id = ev->call_id[0] != '\0' ? ev->call_id : a->call_id;
         char *patch = take_json(base_patch(a, call_id));
         pl_status from;
-        int rc = gw_transition(g, c, a->execution_id, PL_ST_RINGING, patch, NULL, &from);
+        int rc = move(g, c, a, PL_ST_RINGING, patch, NULL, &from);
         free(patch);
         if (rc == PL_ERR_DB)
             return rc;
