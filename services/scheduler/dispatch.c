@@ -83,13 +83,17 @@ static int load(scheduler *s, pl_dbconn *c, const char *id, int attempt, executi
 }
 
 /* Applies a transition and publishes it after the commit. PL_ERR_CONFLICT is not an error here:
- * another actor (a stop, a replica) got there first. */
-static int move(scheduler *s, pl_dbconn *c, const char *id, pl_status to, const char *err_msg)
+ * another actor (a stop, a replica, a worker with a duplicate job) got there first; *now (may be
+ * NULL) is then the status it left. */
+static int move(scheduler *s, pl_dbconn *c, const char *id, pl_status to, const char *err_msg,
+                pl_status *now)
 {
     pl_transition t;
     int rc = pl_state_apply(c, id, to, NULL, err_msg, &t);
     if (rc == PL_OK)
         pl_state_publish(s->bus, &t);
+    if (now != NULL)
+        *now = rc == PL_ERR_CONFLICT ? t.from : to;
     return rc;
 }
 
@@ -142,7 +146,7 @@ static int dispatch_queued(scheduler *s, pl_dbconn *c, pl_rconn *rc, const char 
 {
     if (!v->has_balance) {
         pl_metric_add(s->balance_low, 1);
-        int r = move(s, c, id, PL_ST_BALANCE_LOW, "the account's wallet is exhausted");
+        int r = move(s, c, id, PL_ST_BALANCE_LOW, "the account's wallet is exhausted", NULL);
         return r == PL_OK || r == PL_ERR_CONFLICT ? PL_OK : r;
     }
     int64_t now = pl_now_ms();
@@ -162,9 +166,13 @@ static int dispatch_queued(scheduler *s, pl_dbconn *c, pl_rconn *rc, const char 
         pl_metric_add(s->deferred_cap, 1);
         return redelay(s, rc, id, attempt, now + s->cfg.cap_retry_ms);
     }
-    r = move(s, c, id, PL_ST_INITIATED, NULL);
-    if (r == PL_ERR_CONFLICT) { /* stopped meanwhile: give the slot back */
-        pl_lease_release(s->redis, rc, v->account, id);
+    pl_status now_st;
+    r = move(s, c, id, PL_ST_INITIATED, NULL, &now_st);
+    if (r == PL_ERR_CONFLICT) {
+        /* Stopped meanwhile: give the slot back. Unless a duplicate job (another worker, a
+         * replica) dialled it first: the lease, keyed by execution, is then that call's. */
+        if (now_st != PL_ST_INITIATED && now_st != PL_ST_RINGING && now_st != PL_ST_IN_PROGRESS)
+            pl_lease_release(s->redis, rc, v->account, id);
         return PL_OK;
     }
     if (r != PL_OK)
@@ -197,7 +205,7 @@ int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *job_id, const cha
     switch (v.status) {
     case PL_ST_SCHEDULED:
     case PL_ST_RESCHEDULED:
-        r = move(s, c, id, PL_ST_QUEUED, NULL);
+        r = move(s, c, id, PL_ST_QUEUED, NULL, NULL);
         if (r != PL_OK && r != PL_ERR_CONFLICT)
             goto out;
         v.status = PL_ST_QUEUED;
@@ -238,9 +246,9 @@ out:
 void scheduler_db_warm(scheduler *s, int pool)
 {
     static const char nil[] = "00000000-0000-0000-0000-000000000000";
-    pl_dbconn *conns[16];
-    if (pool > 16)
-        pool = 16;
+    pl_dbconn **conns = calloc((size_t)pool, sizeof(*conns));
+    if (conns == NULL)
+        return;
     for (int i = 0; i < pool; i++)
         conns[i] = pl_db_acquire(s->db);
     for (int i = 0; i < pool; i++) {
@@ -253,4 +261,5 @@ void scheduler_db_warm(scheduler *s, int pool)
     }
     for (int i = 0; i < pool; i++)
         pl_db_release(s->db, conns[i]);
+    free(conns);
 }

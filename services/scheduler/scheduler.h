@@ -1,6 +1,7 @@
 /* scheduler: decides when an execution dials (docs/dialing.md, step 2). One loop thread reads
- * the `dial` stream, promotes due delayed jobs and runs the periodic sweeps; nothing here speaks
- * a carrier's protocol. */
+ * the `dial` stream, promotes due delayed jobs and runs the periodic sweeps, and
+ * PL_SCHEDULER_WORKERS - 1 more threads read and dispatch dial jobs beside it; nothing here
+ * speaks a carrier's protocol. */
 #ifndef SCHEDULER_H
 #define SCHEDULER_H
 
@@ -24,6 +25,7 @@ typedef struct {
     long stuck_queued_s;
     long claim_idle_ms;
     long batch;
+    long workers;
 } scheduler_config;
 
 typedef struct {
@@ -55,7 +57,7 @@ void scheduler_db_warm(scheduler *s, int pool);
 /* sweep.c: the periodic repairs (stuck dials, lost jobs); safe to run on every replica. */
 void scheduler_sweep(scheduler *s, pl_rconn *rc);
 
-/* loop.c: runs until *stop becomes non-zero. */
+/* loop.c: runs until *stop becomes non-zero, then waits for the workers' jobs in hand. */
 void scheduler_run(scheduler *s, volatile int *stop);
 
 #define DIAL_STREAM      "dial"
