@@ -16,13 +16,8 @@ percentiles.
 Postgres runs with fsync off unless --fsync is given: the test harness's setting, so these figures
 do not include the cost of durable commits (see README, "Dialing").
 
-The carrier fake and this load generator stand in for the outside world (a carrier's servers,
-the api's clients): on a busy machine their own scheduling lag would land in both measured legs
-(the fake takes both timestamps), so they run at nice -5 when the user may raise priorities
-(--no-nice: at the default priority).
-
 Usage: bench.py [calls, default 1000] [rate per second, default 200] [warm-up calls, default 0]
-                [--fsync] [--no-nice]
+                [--fsync]
 """
 import json
 import math
@@ -38,8 +33,7 @@ import harness  # noqa: E402
 from dialing import Dialing  # noqa: E402
 
 FSYNC = "--fsync" in sys.argv[1:]
-NICE = 0 if "--no-nice" in sys.argv[1:] else -5
-ARGS = [a for a in sys.argv[1:] if a not in ("--fsync", "--no-nice")]
+ARGS = [a for a in sys.argv[1:] if a != "--fsync"]
 CALLS = int(ARGS[0]) if len(ARGS) > 0 else 1000
 RATE = float(ARGS[1]) if len(ARGS) > 1 else 200.0
 WARMUP = int(ARGS[2]) if len(ARGS) > 2 else 0
@@ -182,16 +176,6 @@ def cpu_seconds(ctx):
     return out
 
 
-def raise_priority(pids, nice):
-    """Sets the nice value of each process's main thread; False when not permitted."""
-    try:
-        for pid in pids:
-            os.setpriority(os.PRIO_PROCESS, pid, nice)
-    except OSError:
-        return False
-    return True
-
-
 def main():
     with open("/proc/loadavg") as f:
         load0 = " ".join(f.read().split()[:3])  # other work on the machine skews the figures
@@ -200,7 +184,6 @@ def main():
         ctx.start_api(PL_LOG_LEVEL="warn")
         d = Dialing(ctx, gateway_env={"PL_LOG_LEVEL": "warn", "PL_GATEWAY_WORKERS": 16},
                     scheduler_env={"PL_LOG_LEVEL": "warn"}).start()
-        niced = NICE != 0 and raise_priority([d.fake.proc.pid, os.getpid()], NICE)
         _, key = ctx.new_account("bench", concurrency=100000)
         aid = ctx.http("POST", "/v2/agent", harness.AGENT_FOR_TESTS, key=key).json["agent_id"]
         # Warm-up calls (prefix +1498) run first, their rate rising to RATE, straight into the
@@ -304,9 +287,7 @@ def main():
         rows = [("POST /call -> carrier receives the dial", dial_ms),
                 ("carrier callback -> status committed (200)", cb_ms)]
         fsync = "on" if FSYNC else "off (commits are not durable; --fsync turns it on)"
-        prio = f"at nice {NICE}" if niced else "at the default priority"
-        print(f"\nPostgres fsync {fsync}; carrier fake and load generator {prio}; "
-              f"load average before the run {load0}")
+        print(f"\nPostgres fsync {fsync}; load average before the run {load0}")
         for name, v in rows:
             p99 = pct(v, 0.99)
             print(f"{name:<44} n={len(v):5d}  p50 {pct(v, 0.5):6.1f} ms  p99 {p99:6.1f} ms"
