@@ -83,13 +83,17 @@ static int load(scheduler *s, pl_dbconn *c, const char *id, int attempt, executi
 }
 
 /* Applies a transition and publishes it after the commit. PL_ERR_CONFLICT is not an error here:
- * another actor (a stop, a replica) got there first. */
-static int move(scheduler *s, pl_dbconn *c, const char *id, pl_status to, const char *err_msg)
+ * another actor (a stop, a replica, a worker with a duplicate job) got there first; *now (may be
+ * NULL) is then the status it left. */
+static int move(scheduler *s, pl_dbconn *c, const char *id, pl_status to, const char *err_msg,
+                pl_status *now)
 {
     pl_transition t;
     int rc = pl_state_apply(c, id, to, NULL, err_msg, &t);
     if (rc == PL_OK)
         pl_state_publish(s->bus, &t);
+    if (now != NULL)
+        *now = rc == PL_ERR_CONFLICT ? t.from : to;
     return rc;
 }
 
@@ -109,12 +113,40 @@ static int hand_to_gateway(scheduler *s, pl_rconn *rc, const char *id, int attem
     return pl_queue_push(s->redis, rc, TELEPHONY_STREAM, kv, 3, NULL);
 }
 
+/* The hand-off and the dial job's acknowledgement in one round trip: the XADD to `telephony`
+ * (the fields hand_to_gateway writes) and the XACK of the job, in one script, so both happen or
+ * neither does. Without a job id (nothing to acknowledge) it is hand_to_gateway. */
+static const char hand_and_ack_lua[] =
+    "redis.call('XADD', KEYS[1], '*', 'action', 'dial', 'execution_id', ARGV[1], 'attempt',"
+    " ARGV[2])\n"
+    "return redis.call('XACK', KEYS[2], ARGV[3], ARGV[4])\n";
+
+static int hand_and_ack(scheduler *s, pl_rconn *rc, const char *id, int attempt, const char *job_id,
+                        int *acked)
+{
+    if (job_id == NULL)
+        return hand_to_gateway(s, rc, id, attempt);
+    char a[16], tel[256], dial[256];
+    snprintf(a, sizeof(a), "%d", attempt);
+    redisReply *rep = pl_redis_cmd(rc, "EVAL %s 2 %s %s %s %s %s %s", hand_and_ack_lua,
+                                   pl_redis_key(s->redis, tel, sizeof(tel), TELEPHONY_STREAM),
+                                   pl_redis_key(s->redis, dial, sizeof(dial), DIAL_STREAM), id, a,
+                                   DIAL_GROUP, job_id);
+    int ok = pl_redis_ok(rep, "hand-off");
+    if (rep != NULL)
+        freeReplyObject(rep);
+    if (!ok)
+        return PL_ERR_REDIS;
+    *acked = 1;
+    return PL_OK;
+}
+
 static int dispatch_queued(scheduler *s, pl_dbconn *c, pl_rconn *rc, const char *id, int attempt,
-                           const execution_view *v)
+                           const execution_view *v, int *handoff)
 {
     if (!v->has_balance) {
         pl_metric_add(s->balance_low, 1);
-        int r = move(s, c, id, PL_ST_BALANCE_LOW, "the account's wallet is exhausted");
+        int r = move(s, c, id, PL_ST_BALANCE_LOW, "the account's wallet is exhausted", NULL);
         return r == PL_OK || r == PL_ERR_CONFLICT ? PL_OK : r;
     }
     int64_t now = pl_now_ms();
@@ -134,22 +166,30 @@ static int dispatch_queued(scheduler *s, pl_dbconn *c, pl_rconn *rc, const char 
         pl_metric_add(s->deferred_cap, 1);
         return redelay(s, rc, id, attempt, now + s->cfg.cap_retry_ms);
     }
-    r = move(s, c, id, PL_ST_INITIATED, NULL);
-    if (r == PL_ERR_CONFLICT) { /* stopped meanwhile: give the slot back */
-        pl_lease_release(s->redis, rc, v->account, id);
+    pl_status now_st;
+    r = move(s, c, id, PL_ST_INITIATED, NULL, &now_st);
+    if (r == PL_ERR_CONFLICT) {
+        /* Stopped meanwhile: give the slot back. Unless a duplicate job (another worker, a
+         * replica) dialled it first: the lease, keyed by execution, is then that call's. */
+        if (now_st != PL_ST_INITIATED && now_st != PL_ST_RINGING && now_st != PL_ST_IN_PROGRESS)
+            pl_lease_release(s->redis, rc, v->account, id);
         return PL_OK;
     }
     if (r != PL_OK)
         return r;
     pl_metric_add(s->dialed, 1);
-    return hand_to_gateway(s, rc, id, attempt);
+    *handoff = 1; /* after the connection is back in the pool: see scheduler_dispatch */
+    return PL_OK;
 }
 
-int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *id, int attempt)
+int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *job_id, const char *id, int attempt,
+                       int *acked)
 {
+    *acked = 0;
     pl_metric_add(s->jobs, 1);
     pl_dbconn *c = pl_db_acquire(s->db);
     execution_view v;
+    int handoff = 0;
     int r = load(s, c, id, attempt, &v);
     if (r == PL_ERR_NOTFOUND) {
         PL_WARN("dial job for unknown execution %s dropped", id);
@@ -165,7 +205,7 @@ int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *id, int attempt)
     switch (v.status) {
     case PL_ST_SCHEDULED:
     case PL_ST_RESCHEDULED:
-        r = move(s, c, id, PL_ST_QUEUED, NULL);
+        r = move(s, c, id, PL_ST_QUEUED, NULL, NULL);
         if (r != PL_OK && r != PL_ERR_CONFLICT)
             goto out;
         v.status = PL_ST_QUEUED;
@@ -183,13 +223,14 @@ int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *id, int attempt)
                 goto out;
             }
         }
-        r = dispatch_queued(s, c, rc, id, attempt, &v);
+        r = dispatch_queued(s, c, rc, id, attempt, &v, &handoff);
         break;
     }
     case PL_ST_INITIATED:
         /* A crash between "initiated" and the hand-off: hand off again unless the gateway has
          * claimed the attempt already (its claim makes a duplicate harmless either way). */
-        r = v.attempt_claimed || attempt != v.attempt ? PL_OK : hand_to_gateway(s, rc, id, attempt);
+        handoff = !v.attempt_claimed && attempt == v.attempt;
+        r = PL_OK;
         break;
     default:
         pl_metric_add(s->dropped, 1); /* stopped, dialling, finished: nothing to do */
@@ -197,5 +238,28 @@ int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *id, int attempt)
     }
 out:
     pl_db_release(s->db, c);
+    if (r == PL_OK && handoff)
+        r = hand_and_ack(s, rc, id, attempt, job_id, acked);
     return r;
+}
+
+void scheduler_db_warm(scheduler *s, int pool)
+{
+    static const char nil[] = "00000000-0000-0000-0000-000000000000";
+    pl_dbconn **conns = calloc((size_t)pool, sizeof(*conns));
+    if (conns == NULL)
+        return;
+    for (int i = 0; i < pool; i++)
+        conns[i] = pl_db_acquire(s->db);
+    for (int i = 0; i < pool; i++) {
+        execution_view v;
+        pl_transition t;
+        const char *p[2] = {nil, "0"};
+        load(s, conns[i], nil, 0, &v);
+        PQclear(pl_db_exec(conns[i], &attempt_stmt, p));
+        pl_state_apply(conns[i], nil, PL_ST_INITIATED, NULL, NULL, &t);
+    }
+    for (int i = 0; i < pool; i++)
+        pl_db_release(s->db, conns[i]);
+    free(conns);
 }

@@ -50,12 +50,15 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     init_metrics(&s);
-    if (pl_service_open(&s.svc, "scheduler", &s.cfg.common, 2, 2) != PL_OK)
+    /* a connection of each kind per worker, and one for health checks and the bus registry */
+    int pool = (int)s.cfg.workers + 1;
+    if (pl_service_open(&s.svc, "scheduler", &s.cfg.common, pool, pool) != PL_OK)
         return 1;
     s.db = s.svc.db;
     s.redis = s.svc.redis;
     s.bus = s.svc.bus;
     s.consumer = s.svc.id;
+    scheduler_db_warm(&s, pool);
     pl_http_opts ho = {.port = s.cfg.http_port,
                        .threads = 4,
                        .keepalive_ms = 5000,

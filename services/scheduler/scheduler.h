@@ -1,6 +1,7 @@
 /* scheduler: decides when an execution dials (docs/dialing.md, step 2). One loop thread reads
- * the `dial` stream, promotes due delayed jobs and runs the periodic sweeps; nothing here speaks
- * a carrier's protocol. */
+ * the `dial` stream, promotes due delayed jobs and runs the periodic sweeps, and
+ * PL_SCHEDULER_WORKERS - 1 more threads read and dispatch dial jobs beside it; nothing here
+ * speaks a carrier's protocol. */
 #ifndef SCHEDULER_H
 #define SCHEDULER_H
 
@@ -24,6 +25,7 @@ typedef struct {
     long stuck_queued_s;
     long claim_idle_ms;
     long batch;
+    long workers;
 } scheduler_config;
 
 typedef struct {
@@ -40,14 +42,22 @@ typedef struct {
 extern const pl_cfg_opt scheduler_config_opts[];
 extern const size_t scheduler_config_nopts;
 
-/* dispatch.c: handles one dial job; returns 0 when the job may be acknowledged (its effect is
- * committed, or it is obsolete), non-zero to leave it pending for a retry. */
-int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *execution_id, int attempt);
+/* dispatch.c: handles one dial job (stream entry job_id, or NULL for none); returns 0 when the
+ * job may be acknowledged (its effect is committed, or it is obsolete), non-zero to leave it
+ * pending for a retry. *acked is 1 when the hand-off to the gateway acknowledged the job in the
+ * same script (the caller then must not acknowledge it again). */
+int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *job_id, const char *execution_id,
+                       int attempt, int *acked);
+
+/* dispatch.c: runs the dial statements once on each of the pool's connections against the nil
+ * UUID (no row matches, nothing changes), so the first jobs find them prepared. Before the loop
+ * starts. */
+void scheduler_db_warm(scheduler *s, int pool);
 
 /* sweep.c: the periodic repairs (stuck dials, lost jobs); safe to run on every replica. */
 void scheduler_sweep(scheduler *s, pl_rconn *rc);
 
-/* loop.c: runs until *stop becomes non-zero. */
+/* loop.c: runs until *stop becomes non-zero, then waits for the workers' jobs in hand. */
 void scheduler_run(scheduler *s, volatile int *stop);
 
 #define DIAL_STREAM      "dial"

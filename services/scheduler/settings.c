@@ -19,7 +19,10 @@ const pl_cfg_opt scheduler_config_opts[] = {
     {"PL_SCHEDULER_CLAIM_IDLE_MS", PL_CFG_INT, offsetof(scheduler_config, claim_idle_ms), "30000",
      100, 3600000, "jobs a dead consumer held this long are taken over"},
     {"PL_SCHEDULER_BATCH", PL_CFG_INT, offsetof(scheduler_config, batch), "64", 1, 1000,
-     "jobs read per round"},
+     "jobs read per round (with one worker)"},
+    {"PL_SCHEDULER_WORKERS", PL_CFG_INT, offsetof(scheduler_config, workers), "4", 1, 64,
+     "threads dispatching dial jobs side by side, each with its own connections: their commits "
+     "overlap, so a durable commit per job does not serialize the queue"},
 };
 const size_t scheduler_config_nopts =
     sizeof(scheduler_config_opts) / sizeof(scheduler_config_opts[0]);

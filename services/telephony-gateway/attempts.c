@@ -22,6 +22,25 @@
 static const pl_db_stmt attempt_stmt = {
     "gw_attempt", ATTEMPT_COLUMNS "WHERE ca.execution_id = $1::uuid AND ca.attempt = $2::int", 2};
 
+/* One round trip for a callback that does not end the call: attempt n of provider $3 as it was
+ * before this statement (the columns above), and what the carrier said recorded on it: the status
+ * word (never over the final one of an ended attempt), the call id, the answer time. A row of
+ * another provider is neither returned nor changed, and a row this event would not change is not
+ * written (a repeated callback costs no write). */
+static const pl_db_stmt event_stmt = {
+    "gw_attempt_event",
+    "WITH upd AS (UPDATE call_attempts SET"
+    "   status = CASE WHEN ended_at IS NULL THEN COALESCE($4::text, status) ELSE status END,"
+    "   provider_call_id = COALESCE(NULLIF($5::text, ''), provider_call_id),"
+    "   answered_at = CASE WHEN $6::boolean THEN COALESCE(answered_at, now()) ELSE answered_at END,"
+    "   updated_at = now()"
+    "   WHERE execution_id = $1::uuid AND attempt = $2::int AND provider = $3::text"
+    "   AND ((ended_at IS NULL AND $4::text IS NOT NULL AND status IS DISTINCT FROM $4::text)"
+    "     OR (NULLIF($5::text, '') IS NOT NULL AND provider_call_id IS DISTINCT FROM $5::text)"
+    "     OR ($6::boolean AND answered_at IS NULL)) RETURNING 1) " ATTEMPT_COLUMNS
+    "WHERE ca.execution_id = $1::uuid AND ca.attempt = $2::int AND ca.provider = $3::text",
+    6};
+
 static const pl_db_stmt latest_stmt = {
     "gw_attempt_latest",
     ATTEMPT_COLUMNS "WHERE ca.execution_id = $1::uuid ORDER BY ca.attempt DESC LIMIT 1", 1};
@@ -34,19 +53,31 @@ static const pl_db_stmt execution_stmt = {
     " LEFT JOIN agents ag ON ag.id = e.agent_id WHERE e.id = $1::uuid",
     1};
 
-/* The claim also starts the attempt's telephony_data afresh: fields of an earlier attempt must
- * not describe this one. */
-static const pl_db_stmt claim_stmt = {
-    "gw_attempt_claim",
-    "WITH ins AS (INSERT INTO call_attempts (execution_id, attempt, provider, media_token,"
-    "   callback_token) VALUES ($1::uuid, $2::int, $3, $4, $5)"
+/* A dial job's one statement before the carrier is asked: the execution (status, account, cap,
+ * provider with Twilio as the default, numbers) and, when it is `initiated` with a provider we
+ * speak ($5: the carriers' names; $6: their default from numbers, in the same order), the claim
+ * of attempt $2: INSERT ... ON CONFLICT DO NOTHING, so only one job ever dials it, and the
+ * execution's attempt, from number and a fresh telephony_data. Checking the status in the same
+ * statement as the claim means a call that left `initiated` meanwhile is never dialled. */
+static const pl_db_stmt load_claim_stmt = {
+    "gw_load_claim",
+    "WITH e AS (SELECT e.id, e.status, e.account_id, ac.concurrency_max,"
+    "   COALESCE(NULLIF(COALESCE(e.provider, ag.telephony_provider, ''), ''), 'twilio')"
+    "   AS provider, e.to_number, e.from_number"
+    "   FROM executions e JOIN accounts ac ON ac.id = e.account_id"
+    "   LEFT JOIN agents ag ON ag.id = e.agent_id WHERE e.id = $1::uuid),"
+    " ins AS (INSERT INTO call_attempts (execution_id, attempt, provider, media_token,"
+    "   callback_token) SELECT id, $2::int, provider, $3, $4 FROM e"
+    "   WHERE status = 'initiated' AND provider = ANY($5::text[])"
     "   ON CONFLICT DO NOTHING RETURNING execution_id),"
-    " upd AS (UPDATE executions SET attempt = $2::int, from_number = COALESCE(from_number, $6),"
-    "   telephony_data = (telephony_data - ARRAY['provider_call_id', 'hangup_by',"
+    " upd AS (UPDATE executions x SET attempt = $2::int, from_number = COALESCE(x.from_number,"
+    "     ($6::text[])[array_position($5::text[], e.provider)]),"
+    "   telephony_data = (x.telephony_data - ARRAY['provider_call_id', 'hangup_by',"
     "     'hangup_reason', 'hangup_provider_code', 'duration', 'ring_duration'])"
-    "     || jsonb_build_object('provider', $3::text)"
-    "   WHERE id IN (SELECT execution_id FROM ins) RETURNING id)"
-    " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)",
+    "     || jsonb_build_object('provider', e.provider)"
+    "   FROM e WHERE x.id = e.id AND x.id IN (SELECT execution_id FROM ins) RETURNING x.id)"
+    " SELECT e.status, e.account_id, e.concurrency_max, e.provider, e.to_number,"
+    " COALESCE(e.from_number, ''), (SELECT count(*) FROM ins), (SELECT count(*) FROM upd) FROM e",
     6};
 
 /* Existing keys win: a callback faster than this statement already wrote the right call id. */
@@ -136,6 +167,24 @@ int gw_attempt_load(gw *g, pl_dbconn *c, const char *execution_id, int n, gw_att
     return load(c, &attempt_stmt, p, a);
 }
 
+int gw_attempt_event(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *provider,
+                     const gw_event *ev, gw_attempt *a)
+{
+    (void)g;
+    char num[16];
+    memset(a, 0, sizeof(*a));
+    if (!pl_is_uuid(execution_id) || n < 0)
+        return PL_ERR_INVALID;
+    snprintf(num, sizeof(num), "%d", n);
+    const char *p[6] = {execution_id, num,
+                        provider,     ev->carrier_status[0] != '\0' ? ev->carrier_status : NULL,
+                        ev->call_id,  ev->kind == GW_EV_ANSWERED ? "true" : "false"};
+    int rc = load(c, &event_stmt, p, a);
+    if (rc == PL_OK)
+        a->event_recorded = 1;
+    return rc;
+}
+
 int gw_attempt_latest(gw *g, pl_dbconn *c, const char *execution_id, gw_attempt *a)
 {
     (void)g;
@@ -201,22 +250,60 @@ int gw_execution_load(gw *g, pl_dbconn *c, const char *execution_id, gw_executio
     return rc;
 }
 
-int gw_attempt_claim(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *provider,
-                     const char *from, const char *media_token, const char *callback_token,
-                     int *claimed)
+/* The Postgres array literal of the carriers' names (from_numbers = 0) or of their default from
+ * numbers (1), in gw_carrier_id order; elements quoted, `"` and backslash escaped. */
+static void array_literal(char *buf, size_t cap, const gw *g, int from_numbers)
 {
-    (void)g;
+    size_t len = 0;
+    buf[len++] = '{';
+    for (int i = 0; i < GW_NCARRIERS; i++) {
+        const char *v = from_numbers ? g->conf[i].from : gw_carrier_by_id((gw_carrier_id)i)->name;
+        if (i > 0 && len + 1 < cap)
+            buf[len++] = ',';
+        if (len + 1 < cap)
+            buf[len++] = '"';
+        for (; v != NULL && *v != '\0' && len + 3 < cap; v++) {
+            if (*v == '"' || *v == '\\')
+                buf[len++] = '\\';
+            buf[len++] = *v;
+        }
+        if (len + 1 < cap)
+            buf[len++] = '"';
+    }
+    if (len + 1 < cap)
+        buf[len++] = '}';
+    buf[len < cap ? len : cap - 1] = '\0';
+}
+
+int gw_load_claim(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *media_token,
+                  const char *callback_token, gw_execution *e, int *claimed)
+{
     char num[16];
-    snprintf(num, sizeof(num), "%d", n);
-    const char *p[6] = {execution_id, num, provider, media_token, callback_token, from};
-    PGresult *r = pl_db_exec(c, &claim_stmt, p);
-    int rc = PL_OK;
+    memset(e, 0, sizeof(*e));
     *claimed = 0;
+    if (!pl_is_uuid(execution_id))
+        return PL_ERR_INVALID;
+    snprintf(num, sizeof(num), "%d", n);
+    char names[128], froms[512];
+    array_literal(names, sizeof(names), g, 0);
+    array_literal(froms, sizeof(froms), g, 1);
+    const char *p[6] = {execution_id, num, media_token, callback_token, names, froms};
+    PGresult *r = pl_db_exec(c, &load_claim_stmt, p);
+    int rc = PL_OK;
     if (!pl_db_ok(r)) {
-        PL_ERROR("claim attempt %s/%d: %s", execution_id, n, PQresultErrorMessage(r));
+        PL_ERROR("load and claim attempt %s/%d: %s", execution_id, n, PQresultErrorMessage(r));
         rc = PL_ERR_DB;
+    } else if (PQntuples(r) == 0) {
+        rc = PL_ERR_NOTFOUND;
     } else {
-        *claimed = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+        if (pl_status_parse(PQgetvalue(r, 0, 0), &e->status) != PL_OK)
+            e->status = PL_ST__COUNT;
+        gw_copy(e->account_id, sizeof(e->account_id), PQgetvalue(r, 0, 1));
+        pl_parse_int(PQgetvalue(r, 0, 2), 0, 1000000, 0, &e->concurrency_max);
+        gw_copy(e->provider, sizeof(e->provider), PQgetvalue(r, 0, 3));
+        gw_copy(e->to, sizeof(e->to), PQgetvalue(r, 0, 4));
+        gw_copy(e->from, sizeof(e->from), PQgetvalue(r, 0, 5));
+        *claimed = strcmp(PQgetvalue(r, 0, 6), "1") == 0;
     }
     PQclear(r);
     return rc;
@@ -300,4 +387,45 @@ int gw_statuses(gw *g, pl_dbconn *c, const char *const *ids, int n, pl_status *s
     }
     PQclear(r);
     return rc;
+}
+
+/* Runs every statement of the dial and callback paths once on each pooled connection, against
+ * the nil UUID, which matches no row: nothing changes, but each connection has its statements
+ * prepared and its backend's catalog caches filled before the first call, instead of during the
+ * first few dozen. Call before any other thread uses the pool. */
+void gw_db_warm(gw *g)
+{
+    static const char nil[] = "00000000-0000-0000-0000-000000000000";
+    int n = (int)g->cfg.db_pool;
+    pl_dbconn **conns = calloc((size_t)n, sizeof(*conns));
+    if (conns == NULL)
+        return;
+    for (int i = 0; i < n; i++)
+        conns[i] = pl_db_acquire(g->db);
+    gw_event ev;
+    gw_event_init(&ev);
+    gw_copy(ev.carrier_status, sizeof(ev.carrier_status), "ringing");
+    for (int i = 0; i < n; i++) {
+        pl_dbconn *c = conns[i];
+        gw_execution e;
+        gw_attempt a;
+        pl_transition t;
+        pl_status st;
+        int claimed;
+        gw_load_claim(g, c, nil, 0, "warm-up", "warm-up", &e, &claimed);
+        gw_attempt_dialed(g, c, nil, 0, "twilio", "warm-up");
+        gw_attempt_event(g, c, nil, 0, "twilio", &ev, &a);
+        gw_attempt_clear(&a);
+        gw_attempt_load(g, c, nil, 0, &a);
+        gw_attempt_clear(&a);
+        memset(&a, 0, sizeof(a));
+        gw_copy(a.execution_id, sizeof(a.execution_id), nil);
+        gw_attempt_update(g, c, &a, "ringing", "", 0, 0, NULL);
+        pl_state_apply(c, nil, PL_ST_RINGING, NULL, NULL, &t);
+        const char *ids[1] = {nil};
+        gw_statuses(g, c, ids, 1, &st);
+    }
+    for (int i = 0; i < n; i++)
+        pl_db_release(g->db, conns[i]);
+    free(conns);
 }

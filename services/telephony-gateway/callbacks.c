@@ -70,15 +70,6 @@ static int handle(pl_req *r, const gw_carrier *car, const char *kind)
     snprintf(url, sizeof(url), "%s%s%s%s", conf->public_url, path, query != NULL ? "?" : "",
              query != NULL ? query : "");
 
-    pl_dbconn *c = pl_db_acquire(g->db);
-    gw_attempt a;
-    rc = n >= 0 ? gw_attempt_load(g, c, eid, (int)n, &a) : PL_ERR_INVALID;
-    if (rc == PL_ERR_DB) {
-        pl_db_release(g->db, c);
-        pl_form_free(&params);
-        return pl_http_error(r, 503, "database unavailable; retry");
-    }
-    int found = rc == PL_OK && strcmp(a.provider, car->name) == 0;
     gw_callback cb = {
         .kind = kind,
         .url = url,
@@ -87,11 +78,50 @@ static int handle(pl_req *r, const gw_carrier *car, const char *kind)
                                           : pl_http_header(r, "X-Plivo-Signature-V3"),
         .nonce = pl_http_header(r, "X-Plivo-Signature-V3-Nonce"),
         .path_token = path_token,
-        .expected_token = found ? a.callback_token : NULL,
+        .expected_token = NULL,
     };
     char why[256] = "";
+    gw_event ev;
+    pl_dbconn *c = pl_db_acquire(g->db);
+    gw_attempt a;
+    memset(&a, 0, sizeof(a));
+    int found, verified;
+    if (car->id != GW_EXOTEL) {
+        /* Signed over the URL and the body alone: authenticated before any database work, so a
+         * callback that changes no status costs one round trip (load and record together). */
+        verified = car->verify(conf, &cb, why, sizeof(why)) == 0;
+        if (verified) {
+            car->parse(&cb, &ev);
+            if (ev.kind == GW_EV_NONE || ev.kind == GW_EV_INITIATED || ev.kind == GW_EV_RINGING ||
+                ev.kind == GW_EV_ANSWERED)
+                rc = n >= 0 ? gw_attempt_event(g, c, eid, (int)n, car->name, &ev, &a)
+                            : PL_ERR_INVALID;
+            else
+                rc = n >= 0 ? gw_attempt_load(g, c, eid, (int)n, &a) : PL_ERR_INVALID;
+        } else {
+            rc = PL_ERR_INVALID;
+        }
+    } else {
+        /* Exotel signs nothing: the attempt's callback_token authenticates the request. */
+        rc = n >= 0 ? gw_attempt_load(g, c, eid, (int)n, &a) : PL_ERR_INVALID;
+        if (rc != PL_ERR_DB) {
+            cb.expected_token =
+                rc == PL_OK && strcmp(a.provider, car->name) == 0 ? a.callback_token : NULL;
+            verified = car->verify(conf, &cb, why, sizeof(why)) == 0;
+            if (verified)
+                car->parse(&cb, &ev);
+        } else {
+            verified = 0;
+        }
+    }
+    if (rc == PL_ERR_DB) {
+        pl_db_release(g->db, c);
+        pl_form_free(&params);
+        return pl_http_error(r, 503, "database unavailable; retry");
+    }
+    found = rc == PL_OK && strcmp(a.provider, car->name) == 0;
     int status;
-    if (car->verify(conf, &cb, why, sizeof(why)) != 0) {
+    if (!verified) {
         pl_metric_add(g->stats.cb_forged[car->id], 1);
         PL_WARN("%s %s callback for %s/%s refused (403, nothing changed): %s", car->name, kind, eid,
                 r->params[1], why);
@@ -101,8 +131,6 @@ static int handle(pl_req *r, const gw_carrier *car, const char *kind)
         PL_WARN("%s %s callback for unknown attempt %s/%s", car->name, kind, eid, r->params[1]);
         status = pl_http_error(r, 404, "no such %s call attempt", car->name);
     } else {
-        gw_event ev;
-        car->parse(&cb, &ev);
         int applied = 0;
         rc = gw_apply_event(g, c, &a, &ev, &applied);
         PL_DEBUG("%s %s callback for %s/%ld: %s (%s)", car->name, kind, eid, n, ev.carrier_status,

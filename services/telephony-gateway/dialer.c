@@ -88,9 +88,15 @@ int gw_hangup(gw *g, pl_dbconn *c, const gw_attempt *a, const char *hangup_by, c
 
 static int dial(gw *g, const char *execution_id, int n)
 {
+    /* The media token names its attempt so the WebSocket finds the row by primary key. */
+    char rnd[33], media_token[72], callback_token[33];
+    if (pl_random_hex(rnd, 16) != PL_OK || pl_random_hex(callback_token, 16) != PL_OK)
+        return PL_ERR_IO;
+    snprintf(media_token, sizeof(media_token), "%s.%d.%s", execution_id, n, rnd);
     pl_dbconn *c = pl_db_acquire(g->db);
     gw_execution e;
-    int rc = gw_execution_load(g, c, execution_id, &e);
+    int claimed = 0;
+    int rc = gw_load_claim(g, c, execution_id, n, media_token, callback_token, &e, &claimed);
     if (rc != PL_OK) {
         pl_db_release(g->db, c);
         if (rc == PL_ERR_DB)
@@ -104,11 +110,10 @@ static int dial(gw *g, const char *execution_id, int n)
                 pl_status_name(e.status));
         return PL_OK;
     }
-    const char *provider = e.provider[0] != '\0' ? e.provider : "twilio";
-    const gw_carrier *car = gw_carrier_find(provider);
+    const gw_carrier *car = gw_carrier_find(e.provider);
     if (car == NULL) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "unsupported telephony provider '%s'", provider);
+        snprintf(msg, sizeof(msg), "unsupported telephony provider '%s'", e.provider);
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "hangup_by", "Error");
         cJSON_AddStringToObject(p, "hangup_reason", msg);
@@ -122,25 +127,13 @@ static int dial(gw *g, const char *execution_id, int n)
         gw_release(g, execution_id, e.account_id);
         return PL_OK;
     }
-    const gw_carrier_conf *conf = &g->conf[car->id];
-    const char *from = e.from[0] != '\0' ? e.from : conf->from;
-    /* The media token names its attempt so the WebSocket finds the row by primary key. */
-    char rnd[33], media_token[72], callback_token[33];
-    if (pl_random_hex(rnd, 16) != PL_OK || pl_random_hex(callback_token, 16) != PL_OK) {
-        pl_db_release(g->db, c);
-        return PL_ERR_IO;
-    }
-    snprintf(media_token, sizeof(media_token), "%s.%d.%s", execution_id, n, rnd);
-    int claimed = 0;
-    rc = gw_attempt_claim(g, c, execution_id, n, car->name, from, media_token, callback_token,
-                          &claimed);
     pl_db_release(g->db, c);
-    if (rc != PL_OK)
-        return rc;
     if (!claimed) {
         PL_INFO("attempt %s/%d already claimed: not dialled again", execution_id, n);
         return PL_OK;
     }
+    const gw_carrier_conf *conf = &g->conf[car->id];
+    const char *from = e.from[0] != '\0' ? e.from : conf->from;
 
     gw_dial_req req = {execution_id, n, e.to, from, media_token, callback_token};
     gw_dial_result res;

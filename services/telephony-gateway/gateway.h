@@ -139,12 +139,21 @@ typedef struct {
     int64_t answered_ms; /* answered_at, 0 when not answered */
     int ended;           /* ended_at is set */
     char hangup_by[24];  /* telephony_data.hangup_by already recorded, "" if none */
+    int event_recorded;  /* loaded by gw_attempt_event: the event is already on the row */
 } gw_attempt;
 
 void gw_attempt_clear(gw_attempt *a);
 /* Loads attempt n of an execution: PL_OK, PL_ERR_NOTFOUND, PL_ERR_INVALID (not a UUID), or
  * PL_ERR_DB. */
 int gw_attempt_load(gw *g, pl_dbconn *c, const char *execution_id, int n, gw_attempt *a);
+/* A callback's one round trip when its carrier is authenticated without the attempt (Twilio,
+ * Plivo) and the event does not end the call (none, initiated, ringing, answered): loads attempt
+ * n of `provider` as gw_attempt_load does (its values before this event) and records the event's
+ * status word, call id and answer on it, as gw_attempt_update would after the transition. Sets
+ * a->event_recorded so gw_apply_event does not write them again. PL_ERR_NOTFOUND also when the
+ * attempt belongs to another provider. */
+int gw_attempt_event(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *provider,
+                     const gw_event *ev, gw_attempt *a);
 /* The latest attempt of an execution (n < 0) — for reconcile and hangup jobs. */
 int gw_attempt_latest(gw *g, pl_dbconn *c, const char *execution_id, gw_attempt *a);
 int gw_attempt_by_media_token(gw *g, pl_dbconn *c, const char *token, gw_attempt *a);
@@ -160,10 +169,13 @@ typedef struct {
 
 int gw_execution_load(gw *g, pl_dbconn *c, const char *execution_id, gw_execution *e);
 
-/* Claims attempt n: *claimed is 1 for the one caller that inserted the row. */
-int gw_attempt_claim(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *provider,
-                     const char *from, const char *media_token, const char *callback_token,
-                     int *claimed);
+/* A dial job's load and claim in one statement: fills e (provider "twilio" when the execution
+ * names none) and, when the execution is initiated and its provider one we speak, claims attempt
+ * n with these tokens (*claimed is 1 for the one caller that inserted the row), sets its attempt
+ * and from number (the carrier's default when it names none) and starts telephony_data afresh.
+ * PL_OK, PL_ERR_NOTFOUND, PL_ERR_INVALID (not a UUID) or PL_ERR_DB. */
+int gw_load_claim(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *media_token,
+                  const char *callback_token, gw_execution *e, int *claimed);
 /* Records the carrier's call id on the attempt and in telephony_data. */
 int gw_attempt_dialed(gw *g, pl_dbconn *c, const char *execution_id, int n, const char *provider,
                       const char *call_id);
@@ -175,6 +187,9 @@ int gw_attempt_update(gw *g, pl_dbconn *c, const gw_attempt *a, const char *carr
 int gw_telephony_patch(gw *g, pl_dbconn *c, const char *execution_id, const char *patch_json);
 /* Sets answered_by_voice_mail. */
 int gw_mark_voicemail(gw *g, pl_dbconn *c, const char *execution_id);
+/* Prepares the hot statements on every pooled connection (no row changes); before threads
+ * start. */
+void gw_db_warm(gw *g);
 /* Statuses of the given executions: fills status[i] (PL_ST__COUNT when not found). */
 int gw_statuses(gw *g, pl_dbconn *c, const char *const *ids, int n, pl_status *status);
 

@@ -43,6 +43,25 @@ int gw_transition(gw *g, pl_dbconn *c, const char *execution_id, pl_status to, c
     return rc;
 }
 
+/* gw_transition for attempt a, unless the status loaded with the attempt already rules the edge
+ * out: the guard would refuse it (a late, duplicate or out-of-order callback, such as Twilio's
+ * TwiML fetch after its `answered` callback), so the refused statement and its status query are
+ * saved. Within an attempt statuses only move forward, and every edge the gateway takes that
+ * starts later than the loaded status is taken by its callers after the step before it
+ * (disconnect answers first), so a refusal read from that snapshot stays a refusal. */
+static int move(gw *g, pl_dbconn *c, gw_attempt *a, pl_status to, const char *patch,
+                const char *error_message, pl_status *from)
+{
+    if ((unsigned)a->status < PL_ST__COUNT && !pl_status_edge(a->status, to)) {
+        if (from != NULL)
+            *from = a->status;
+        PL_DEBUG("execution %s: %s -> %s refused (late, duplicate or out of order)",
+                 a->execution_id, pl_status_name(a->status), pl_status_name(to));
+        return PL_ERR_CONFLICT;
+    }
+    return gw_transition(g, c, a->execution_id, to, patch, error_message, from);
+}
+
 static long seconds(int64_t ms)
 {
     return ms > 0 ? (long)((ms + 500) / 1000) : 0;
@@ -101,7 +120,7 @@ static int finish(gw *g, pl_dbconn *c, gw_attempt *a, pl_status st, const char *
                 a->attempt, pl_status_name(st), next, (long long)delay);
     }
     pl_status from;
-    int rc = gw_transition(g, c, a->execution_id, to, patch, error_message, &from);
+    int rc = move(g, c, a, to, patch, error_message, &from);
     if (rc == PL_ERR_DB)
         return rc;
     if (rc == PL_OK && applied != NULL)
@@ -171,7 +190,7 @@ static int answer(gw *g, pl_dbconn *c, gw_attempt *a, const gw_event *ev, int64_
     cJSON_AddNumberToObject(p, "ring_duration", (double)seconds(answered_ms - a->dial_ms));
     char *patch = take_json(p);
     pl_status from;
-    int rc = gw_transition(g, c, a->execution_id, PL_ST_IN_PROGRESS, patch, NULL, &from);
+    int rc = move(g, c, a, PL_ST_IN_PROGRESS, patch, NULL, &from);
     free(patch);
     if (rc == PL_ERR_DB)
         return rc;
@@ -185,7 +204,8 @@ static int answer(gw *g, pl_dbconn *c, gw_attempt *a, const gw_event *ev, int64_
     }
     if (ev->machine)
         gw_mark_voicemail(g, c, a->execution_id);
-    gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 1, 0, NULL);
+    if (!a->event_recorded)
+        gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 1, 0, NULL);
     if (a->answered_ms == 0)
         a->answered_ms = answered_ms;
     return PL_OK;
@@ -229,12 +249,14 @@ int gw_apply_event(gw *g, pl_dbconn *c, gw_attempt *a, const gw_event *ev, int *
     switch (ev->kind) {
     case GW_EV_NONE:
     case GW_EV_INITIATED:
-        return gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 0, 0, NULL);
+        return a->event_recorded
+                   ? PL_OK
+                   : gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 0, 0, NULL);
     case GW_EV_RINGING: {
         const char *call_id = ev->call_id[0] != '\0' ? ev->call_id : a->call_id;
         char *patch = take_json(base_patch(a, call_id));
         pl_status from;
-        int rc = gw_transition(g, c, a->execution_id, PL_ST_RINGING, patch, NULL, &from);
+        int rc = move(g, c, a, PL_ST_RINGING, patch, NULL, &from);
         free(patch);
         if (rc == PL_ERR_DB)
             return rc;
@@ -246,7 +268,9 @@ int gw_apply_event(gw *g, pl_dbconn *c, gw_attempt *a, const gw_event *ev, int *
         } else if (rc == PL_ERR_CONFLICT) {
             a->status = from;
         }
-        return gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 0, 0, NULL);
+        return a->event_recorded
+                   ? PL_OK
+                   : gw_attempt_update(g, c, a, ev->carrier_status, ev->call_id, 0, 0, NULL);
     }
     case GW_EV_ANSWERED:
         return answer(g, c, a, ev, pl_now_ms(), applied);

@@ -43,6 +43,7 @@ int main(int argc, char **argv)
     g.db = g.svc.db;
     g.redis = g.svc.redis;
     g.bus = g.svc.bus;
+    gw_db_warm(&g);
     g.live = gw_live_new(&g);
     if (g.live == NULL || gw_live_start(g.live) != PL_OK)
         return 1;

@@ -11,10 +11,15 @@ FAKE = os.path.join(harness.ROOT, "tests", "fakes", "carrier", "carrier.py")
 class Dialing:
     def __init__(self, ctx, gateway_env=None, scheduler_env=None, fake_args=()):
         self.ctx = ctx
-        self.fake_port = harness.stack.free_port()
-        self.gw_port = harness.stack.free_port()
-        self.media_port = harness.stack.free_port()
-        self.sched_port = harness.stack.free_port()
+        # free_port() may hand out the same port twice in a row: take four distinct ones
+        taken = {getattr(ctx, "api_port", None)}
+        ports = []
+        while len(ports) < 4:
+            p = harness.stack.free_port()
+            if p not in taken:
+                taken.add(p)
+                ports.append(p)
+        self.fake_port, self.gw_port, self.media_port, self.sched_port = ports
         self.record_dir = os.path.join(ctx.workdir, "recordings")
         os.makedirs(self.record_dir, exist_ok=True)
         fake = f"http://127.0.0.1:{self.fake_port}"

@@ -8,12 +8,21 @@ and opens the media WebSocket to the URL it names, speaking that carrier's messa
 (/work/shared/reference/providers.md sections 1-3 and 7). A JSON control API under /_fake/
 lets tests see every dial and every call. Standard library only (Python 3.11).
 
+One asyncio event loop runs the HTTP server (carrier REST and control API), every call's
+lifecycle (one task per call: its callbacks one after another) and the outgoing requests, over
+keep-alive connections. Only media WebSockets, which stream in real time, run on threads of their
+own. A thread per call and per connection cost more CPU than the calls themselves at a few hundred
+calls a second.
+
     python3 carrier.py --port 8099 [--record-dir DIR] [...]      (see README.md and --help)
 """
 import argparse
+import asyncio
 import base64
+import gc
 import hashlib
 import hmac
+import html
 import http.client
 import json
 import math
@@ -22,6 +31,7 @@ import random
 import re
 import secrets
 import shlex
+import signal
 import socket
 import ssl
 import struct
@@ -35,8 +45,10 @@ import xml.etree.ElementTree as ET
 from array import array
 from collections import deque
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE
+from urllib.parse import parse_qsl, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 DEFAULTS = {
     "twilio_sid": "AC" + "0" * 31 + "1",
@@ -63,11 +75,123 @@ SUFFIXES = {
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
+_log_lines = []
+_log_lock = threading.Lock()
+_log_write_lock = threading.RLock()
+LOG_FLUSH_S = 0.05
+
+
 def log(msg):
+    """One line to stderr. Lines are written together every LOG_FLUSH_S by a writer thread (and
+    at exit or SIGTERM): a write per line, each a system call on the event loop's thread, cost
+    more than the lines."""
     t = time.time()
-    sys.stderr.write("%s.%03d %s\n" % (time.strftime("%H:%M:%S", time.localtime(t)),
-                                       int((t % 1) * 1000), msg))
-    sys.stderr.flush()
+    line = "%s.%03d %s\n" % (time.strftime("%H:%M:%S", time.localtime(t)), int((t % 1) * 1000),
+                              msg)
+    with _log_lock:
+        _log_lines.append(line)
+
+
+def log_flush():
+    with _log_write_lock:  # batches leave in the order their lines were logged
+        with _log_lock:
+            if not _log_lines:
+                return
+            text = "".join(_log_lines)
+            _log_lines.clear()
+        try:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _log_writer():
+    while True:
+        time.sleep(LOG_FLUSH_S)
+        log_flush()
+
+
+class Threads:
+    """Runs each task (a media session, a Plivo stream event) on a thread of its own, as
+    threading.Thread(...).start() would, but reuses threads whose task has finished. A thread idle
+    for IDLE_S ends."""
+    IDLE_S = 60.0
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.tasks = deque()
+        self.idle = 0
+        self.cv = threading.Condition(self.lock)
+
+    def start(self, target, *args, name=None):
+        with self.lock:
+            if self.idle > len(self.tasks):
+                self.tasks.append((target, args, name))
+                self.cv.notify()
+                return
+        threading.Thread(target=self._run, args=((target, args, name),), daemon=True).start()
+
+    def _run(self, task):
+        me = threading.current_thread()
+        while True:
+            target, args, name = task
+            me.name = name or f"task-{target.__name__}"
+            try:
+                target(*args)
+            except Exception:
+                log(f"thread {name or target.__name__} crashed:\n{traceback.format_exc()}")
+            task = self._next()
+            if task is None:
+                return
+
+    def _next(self):
+        """The next task, or None once idle for IDLE_S."""
+        with self.lock:
+            self.idle += 1
+            deadline = time.monotonic() + self.IDLE_S
+            while not self.tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cv.wait(left)
+            self.idle -= 1
+            return self.tasks.popleft() if self.tasks else None
+
+
+THREADS = Threads()
+LOOP = None  # the event loop (main)
+
+
+async def in_thread(target, *args, name=None):
+    """Runs target(*args) on a thread of its own (THREADS) and waits for its result."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    def done(ok, value):
+        if not fut.done():
+            (fut.set_result if ok else fut.set_exception)(value)
+
+    def run():
+        try:
+            r = target(*args)
+        except BaseException as e:  # noqa: B902 (handed to the awaiting task)
+            loop.call_soon_threadsafe(done, False, e)
+        else:
+            loop.call_soon_threadsafe(done, True, r)
+    THREADS.start(run, name=name)
+    return await fut
+
+
+def spawn(coro):
+    """A task of its own on the loop, kept referenced until it ends."""
+    task = LOOP.create_task(coro)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+    return task
+
+
+_TASKS = set()
 
 
 def behaviour_of(number):
@@ -251,6 +375,17 @@ def _pairs(params):
                 out.append((k, str(v)))
         return out
     return [(k, str(v)) for k, v in params]
+
+
+_FORM_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote_plus leaves as it is
+
+
+def form_encode(pairs):
+    """urlencode(pairs) for (str, str) pairs: the same text, without running quote_plus over the
+    many values that need no quoting."""
+    safe = _FORM_SAFE.fullmatch
+    return "&".join((k if safe(k) else quote_plus(k)) + "=" + (v if safe(v) else quote_plus(v))
+                    for k, v in pairs)
 
 
 def twilio_signature(token, url, params=None):
@@ -540,7 +675,8 @@ class Call:
         self.hangup_reason = None
         self.hangup_cause = None
         self.lock = threading.Lock()
-        self.stop_event = threading.Event()
+        self.stop_event = threading.Event()  # for the media thread
+        self.astop = asyncio.Event()  # the same, for the call's task on the loop
         self.stop_kind = None  # api | callee | reset
         self.ended = threading.Event()
         self.settled = threading.Event()  # ended and its final callbacks sent
@@ -573,10 +709,18 @@ class Call:
             if self.stop_kind is None:
                 self.stop_kind = kind
         self.stop_event.set()
+        if LOOP is not None:
+            LOOP.call_soon_threadsafe(self.astop.set)
 
-    def wait(self, seconds):
+    async def wait(self, seconds):
         """Sleeps; True if a stop was requested meanwhile."""
-        return self.stop_event.wait(max(0.0, seconds))
+        if self.stop_event.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self.astop.wait(), max(0.0, seconds))
+        except TimeoutError:
+            pass
+        return self.stop_event.is_set()
 
     def live(self):
         return not self.ended.is_set()
@@ -973,7 +1117,7 @@ class PlivoSession(MediaSession):
         if url:
             p = [("Event", event), ("CallUUID", self.call.ids.get("call_uuid")),
                  ("StreamID", self.stream_id), ("Timestamp", ymdhms(time.time()))]
-            self.fake.http_out(self.call, f"stream:{event}", url, method, p, "plivo")
+            self.fake.http_out_sync(self.call, f"stream:{event}", url, method, p, "plivo")
 
     def on_closed(self):
         self.stream_event("StopStream")
@@ -984,7 +1128,7 @@ class PlivoSession(MediaSession):
         return obj
 
     def on_open(self):
-        threading.Thread(target=self.stream_event, args=("StartStream",), daemon=True).start()
+        THREADS.start(self.stream_event, "StartStream")
         self.emit(lambda s: self._extra({
             "event": "start", "sequenceNumber": s,
             "start": {"callId": self.call.ids.get("call_uuid"), "streamId": self.stream_id,
@@ -1131,9 +1275,202 @@ def is_http_url(u):
     return p.scheme in ("http", "https") and bool(p.netloc)
 
 
+class _Conn:
+    """One HTTP/1.1 client connection (asyncio streams): the request leaves in one write, the
+    answer is parsed here (Content-Length, chunked, or to the close)."""
+    MAX_BODY = 200 * 1024  # kept of an answer; a longer answer is cut and its connection closed
+
+    def __init__(self, reader, writer, host, port):
+        self.reader, self.writer = reader, writer
+        self.host, self.port = host, port
+
+    @classmethod
+    async def open(cls, scheme, host, port):
+        default = 443 if scheme == "https" else 80
+        if scheme == "https":
+            r, w = await asyncio.open_connection(host, port or default,
+                                                 ssl=ssl.create_default_context(),
+                                                 server_hostname=host)
+        else:
+            r, w = await asyncio.open_connection(host, port or default)
+        sock = w.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        return cls(r, w, host, port)
+
+    def close(self):
+        try:
+            self.writer.close()
+        except (OSError, RuntimeError):
+            pass
+
+    def usable(self):
+        return not self.writer.is_closing() and not self.reader.at_eof()
+
+    async def _line(self):
+        try:
+            line = await self.reader.readuntil(b"\r\n")
+        except asyncio.IncompleteReadError as e:
+            if e.partial:
+                raise http.client.IncompleteRead(e.partial) from None
+            return None
+        except asyncio.LimitOverrunError:
+            raise http.client.LineTooLong("header line") from None
+        return line[:-2]
+
+    async def _exactly(self, n):
+        try:
+            return await self.reader.readexactly(n)
+        except asyncio.IncompleteReadError as e:
+            raise http.client.IncompleteRead(e.partial, n - len(e.partial)) from None
+
+    async def request(self, method, path, body, headers):
+        """Sends the request http.client would send (same header lines, same order) in one
+        write; returns (status, body bytes, reusable)."""
+        host = self.host.encode("idna").decode("ascii") if not self.host.isascii() else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        lines = [f"{method} {path} HTTP/1.1",
+                 f"Host: {host}" if self.port is None else f"Host: {host}:{self.port}",
+                 "Accept-Encoding: identity"]
+        if not any(k.lower() == "content-length" for k in headers):
+            if body is not None:
+                lines.append(f"Content-Length: {len(body)}")
+            elif method in ("PATCH", "POST", "PUT"):
+                lines.append("Content-Length: 0")
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.writer.write(data + body if body else data)
+        await self.writer.drain()
+        while True:
+            line = await self._line()
+            if line is None:
+                raise http.client.RemoteDisconnected("Remote end closed connection without"
+                                                     " response")
+            parts = line.decode("iso-8859-1").split(None, 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+                raise http.client.BadStatusLine(line.decode("iso-8859-1"))
+            version, status = parts[0], int(parts[1])
+            hdrs = {}
+            while True:
+                h = await self._line()
+                if h is None:
+                    raise http.client.IncompleteRead(b"")
+                if not h:
+                    break
+                k, _, v = h.decode("iso-8859-1").partition(":")
+                k = k.strip().lower()
+                hdrs[k] = (hdrs[k] + ", " + v.strip()) if k in hdrs else v.strip()
+            if status != 100:
+                break
+        conn_hdr = hdrs.get("connection", "").lower()
+        will_close = "close" in conn_hdr or (version == "HTTP/1.0" and "keep-alive" not in
+                                             conn_hdr)
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return status, b"", not will_close
+        if "chunked" in hdrs.get("transfer-encoding", "").lower():
+            out = bytearray()
+            while True:
+                size_line = await self._line()
+                if size_line is None:
+                    raise http.client.IncompleteRead(bytes(out))
+                n = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if n == 0:
+                    while await self._line():  # trailers up to the empty line
+                        pass
+                    break
+                out += await self._exactly(n)
+                await self._exactly(2)
+                if len(out) > self.MAX_BODY:
+                    return status, bytes(out[:self.MAX_BODY]), False
+            return status, bytes(out), not will_close
+        length = hdrs.get("content-length")
+        if length is not None and length.strip().isdigit():
+            n = int(length)
+            if n > self.MAX_BODY:
+                return status, await self._exactly(self.MAX_BODY), False
+            return status, await self._exactly(n), not will_close
+        return status, await self.reader.read(self.MAX_BODY), False  # to the close
+
+
+class ConnPool:
+    """Keep-alive HTTP connections to the servers the fake calls back, reused across requests and
+    calls, as a carrier's HTTP client does. The requests on the wire are the ones http.client
+    sends; only the TCP connection may be an earlier one. A connection idle for IDLE_S is not
+    reused (servers close idle ones, ours after PL_GATEWAY_KEEPALIVE_MS); a reused connection the
+    server had closed meanwhile fails before any answer, and only then is the request sent again,
+    once, on a new connection (as browsers and urllib3 do: the server never saw it). At most
+    MAX_OPEN connections to one server are open at a time (our gateway serves each on a thread of
+    its own, 64 by default); a request waits for one, and that wait counts in its time. Used on
+    the loop only."""
+    IDLE_S = 2.0
+    MAX_OPEN = 48  # per server; idle ones are kept up to this number too
+
+    def __init__(self):
+        self.idle = {}  # (scheme, host, port) -> [(connection, idle since)]
+        self.slots = {}  # (scheme, host, port) -> asyncio.Semaphore(MAX_OPEN)
+
+    def _take(self, key):
+        now = time.monotonic()
+        lst = self.idle.get(key)
+        while lst:
+            c, since = lst.pop()
+            if now - since < self.IDLE_S and c.usable():
+                return c
+            c.close()
+        return None
+
+    def _put(self, key, conn):
+        self.idle.setdefault(key, []).append((conn, time.monotonic()))
+
+    async def request(self, url, method, body, headers, timeout):
+        """One request within timeout seconds; returns (status, text of at most 200 KiB)."""
+        try:
+            return await asyncio.wait_for(self._request(url, method, body, headers), timeout)
+        except TimeoutError:
+            raise TimeoutError("timed out") from None
+
+    async def _request(self, url, method, body, headers):
+        u = urlsplit(url)
+        key = (u.scheme, u.hostname, u.port)
+        slots = self.slots.get(key)
+        if slots is None:
+            slots = self.slots[key] = asyncio.Semaphore(self.MAX_OPEN)
+        async with slots:
+            return await self._send(u, key, method, body, headers)
+
+    async def _send(self, u, key, method, body, headers):
+        path = (u.path or "/") + ("?" + u.query if u.query else "")
+        for attempt in (0, 1):
+            conn = self._take(key)
+            reused = conn is not None
+            if conn is None:
+                conn = await _Conn.open(u.scheme, u.hostname, u.port)
+            try:
+                status, data, keep = await conn.request(method, path, body, headers)
+            except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                    http.client.RemoteDisconnected):
+                conn.close()
+                if reused and attempt == 0:
+                    continue  # the server had closed it while idle; it never saw this request
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            if keep:
+                self._put(key, conn)
+            else:
+                conn.close()
+            return status, data.decode("utf-8", "replace")
+
+
 class Fake:
     def __init__(self, cfg):
         self.cfg = cfg
+        self.conns = ConnPool()
         self.lock = threading.Lock()
         self.calls = {}  # every id of a call -> Call
         self.call_list = []
@@ -1215,7 +1552,12 @@ class Fake:
         return bytes(out)
 
     # -- outgoing HTTP (callbacks, answer documents)
-    def http_out(self, call, kind, url, method, params, signer):
+    def http_out_sync(self, call, kind, url, method, params, signer):
+        """http_out for a thread other than the loop's (a media session's)."""
+        return asyncio.run_coroutine_threadsafe(
+            self.http_out(call, kind, url, method, params, signer), LOOP).result()
+
+    async def http_out(self, call, kind, url, method, params, signer):
         """Sends one carrier-to-us request; records it on the call; returns (status, body)."""
         method = (method or "POST").upper()
         pairs = _pairs(params)
@@ -1224,9 +1566,9 @@ class Fake:
         target = url
         if method == "GET":
             if pairs:
-                target = url + ("&" if urlsplit(url).query else "?") + urlencode(pairs)
+                target = url + ("&" if urlsplit(url).query else "?") + form_encode(pairs)
         else:
-            body = urlencode(pairs).encode()
+            body = form_encode(pairs).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if signer == "twilio":
             headers["X-Twilio-Signature"] = twilio_signature(
@@ -1244,21 +1586,12 @@ class Fake:
         status, text = None, ""
         t0 = time.monotonic()
         try:
-            u = urlsplit(target)
-            cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
-            conn = cls(u.hostname, u.port, timeout=self.cfg.callback_timeout)
-            try:
-                path = (u.path or "/") + ("?" + u.query if u.query else "")
-                conn.request(method, path, body=body, headers=headers)
-                r = conn.getresponse()
-                status = r.status
-                text = r.read(200 * 1024).decode("utf-8", "replace")
-            finally:
-                conn.close()
+            status, text = await self.conns.request(target, method, body, headers,
+                                                    self.cfg.callback_timeout)
         except (OSError, http.client.HTTPException, ValueError) as e:
             entry["error"] = f"{type(e).__name__}: {e}"
         entry["http_status"] = status
-        entry["ms"] = int((time.monotonic() - t0) * 1000)
+        entry["ms"] = round((time.monotonic() - t0) * 1000, 2)
         if kind in ("twiml", "answer_url") or (status is not None and not 200 <= status < 300):
             entry["response"] = text[:2000]
         with call.lock:
@@ -1281,7 +1614,7 @@ class Fake:
             p.append(("AnsweredBy", call.answered_by))
         return p
 
-    def twilio_status(self, call, event, status):
+    async def twilio_status(self, call, event, status):
         cb = call.params.get("status_callback")
         if not cb or event not in call.params["status_events"]:
             return
@@ -1294,8 +1627,8 @@ class Fake:
                   ("Duration", str(math.ceil(call.duration() / 60))),
                   ("SipResponseCode", {"completed": "200", "busy": "486", "no-answer": "487",
                                        "canceled": "487", "failed": "503"}.get(status, "200"))]
-        self.http_out(call, f"status:{status}", cb, call.params["status_callback_method"], p,
-                      "twilio")
+        await self.http_out(call, f"status:{status}", cb, call.params["status_callback_method"],
+                            p, "twilio")
 
     # -- Plivo callbacks
     def plivo_params(self, call, status):
@@ -1306,16 +1639,15 @@ class Fake:
     # -- lifecycle
     def start(self, call):
         call.script = self.script_for(call.to)
-        threading.Thread(target=self._lifecycle_guard, args=(call,), daemon=True,
-                         name=f"call-{call.sid}").start()
+        spawn(self._lifecycle_guard(call))
 
-    def _lifecycle_guard(self, call):
+    async def _lifecycle_guard(self, call):
         try:
-            self._lifecycle(call)
+            await self._lifecycle(call)
         except Exception:
             log(f"{call.carrier} {call.sid} lifecycle crashed:\n{traceback.format_exc()}")
             if call.live():
-                self.finish(call, "failed", "carrier", "carrier fake internal error")
+                await self.finish(call, "failed", "carrier", "carrier fake internal error")
 
     def _set_status(self, call, status, event=None):
         with call.lock:
@@ -1324,55 +1656,56 @@ class Fake:
         call.event(event or status)
         log(f"{call.carrier} {call.sid} {event or status}")
 
-    def _lifecycle(self, call):
+    async def _lifecycle(self, call):
         cfg = self.cfg
         b = call.behaviour
         ring_s, answer_s = cfg.ring_ms / 1000, cfg.answer_ms / 1000
         if call.carrier == "twilio":
             call.event("initiated")
-            self.twilio_status(call, "initiated", "initiated")
+            await self.twilio_status(call, "initiated", "initiated")
         instant = b == "instant"
-        if not instant and call.wait(ring_s):
-            return self.end_unanswered(call)
+        if not instant and await call.wait(ring_s):
+            return await self.end_unanswered(call)
         if b == "busy":
-            return self.finish(call, "busy", "callee", "callee busy")
+            return await self.finish(call, "busy", "callee", "callee busy")
         with call.lock:
             call.ringing_at = time.time()
         self._set_status(call, "ringing")
         if call.carrier == "twilio":
-            self.twilio_status(call, "ringing", "ringing")
+            await self.twilio_status(call, "ringing", "ringing")
         elif call.carrier == "plivo":
             if call.params.get("ring_url"):
-                self.http_out(call, "ring_url", call.params["ring_url"],
-                              call.params.get("ring_method", "POST"),
-                              self.plivo_params(call, "ringing") + [("Event", "Ring")], "plivo")
+                await self.http_out(call, "ring_url", call.params["ring_url"],
+                                    call.params.get("ring_method", "POST"),
+                                    self.plivo_params(call, "ringing") + [("Event", "Ring")],
+                                    "plivo")
         if b == "no-answer":
-            if call.wait(call.params["ring_timeout"]):
-                return self.end_unanswered(call)
+            if await call.wait(call.params["ring_timeout"]):
+                return await self.end_unanswered(call)
             status = cfg.plivo_noanswer_status if call.carrier == "plivo" else "no-answer"
-            return self.finish(call, status, "callee", "no answer within the ring timeout")
+            return await self.finish(call, status, "callee", "no answer within the ring timeout")
         if b == "failed":
-            if call.wait(ring_s):
-                return self.end_unanswered(call)
-            return self.finish(call, "failed", "carrier", "carrier failed the call")
-        if not instant and call.wait(answer_s):
-            return self.end_unanswered(call)
-        target = self.answer(call)
+            if await call.wait(ring_s):
+                return await self.end_unanswered(call)
+            return await self.finish(call, "failed", "carrier", "carrier failed the call")
+        if not instant and await call.wait(answer_s):
+            return await self.end_unanswered(call)
+        target = await self.answer(call)
         if call.stop_event.is_set():
-            return self.finish_stopped(call)
+            return await self.finish_stopped(call)
         if instant:
-            return self.finish(call, "completed", "callee", "callee hung up at once")
+            return await self.finish(call, "completed", "callee", "callee hung up at once")
         if target is None:
-            return self.finish(call, "completed", "carrier",
-                               call.hangup_reason or "no media stream to connect")
+            return await self.finish(call, "completed", "carrier",
+                                     call.hangup_reason or "no media stream to connect")
         session = target
         call.session = session
         now = time.monotonic()
         hang_at = now + cfg.callee_hangup_ms / 1000 if b == "callee-hangup" else None
         limit = min(cfg.max_call_seconds, call.params.get("time_limit") or cfg.max_call_seconds)
-        reason = session.run(hang_at, now + limit)
+        reason = await in_thread(session.run, hang_at, now + limit, name=f"media-{call.sid}")
         if reason == "reset":
-            return self.finish(call, "completed", "reset", "fake reset")
+            return await self.finish(call, "completed", "reset", "fake reset")
         by, why = {
             "ws-closed": ("server", "media WebSocket closed by our server"),
             "ws-failed": ("carrier", "media WebSocket could not be opened"),
@@ -1381,25 +1714,25 @@ class Fake:
             "max-time": ("callee", "maximum call time reached"),
             "xml-ended": ("carrier", "answer XML ended (<Stream> without keepCallAlive=\"true\")"),
         }.get(reason, ("carrier", reason))
-        return self.finish(call, "completed", by, why)
+        return await self.finish(call, "completed", by, why)
 
-    def end_unanswered(self, call):
+    async def end_unanswered(self, call):
         """A stop before the answer: REST cancel, control-API hangup (callee declines), reset."""
         kind = call.stop_kind
         if kind == "reset":
-            return self.finish(call, "canceled", "reset", "fake reset")
+            return await self.finish(call, "canceled", "reset", "fake reset")
         if kind == "callee":
-            return self.finish(call, "busy", "callee", "callee declined")
+            return await self.finish(call, "busy", "callee", "callee declined")
         if call.carrier == "twilio":
-            return self.finish(call, "canceled", "api", "canceled through the REST API")
-        return self.finish(call, "completed", "api", "canceled through the REST API")
+            return await self.finish(call, "canceled", "api", "canceled through the REST API")
+        return await self.finish(call, "completed", "api", "canceled through the REST API")
 
-    def finish_stopped(self, call):
+    async def finish_stopped(self, call):
         kind = call.stop_kind
         by = {"reset": "reset", "callee": "callee"}.get(kind, "api")
-        return self.finish(call, "completed", by, "hung up before the media started")
+        return await self.finish(call, "completed", by, "hung up before the media started")
 
-    def answer(self, call):
+    async def answer(self, call):
         """Answers the call: answered callbacks, the answer document; returns a MediaSession or
         None (no stream: the call then ends)."""
         with call.lock:
@@ -1414,22 +1747,22 @@ class Fake:
                         else "machine_start"
                 else:
                     call.answered_by = "human"
-            self.twilio_status(call, "answered", "in-progress")
+            await self.twilio_status(call, "answered", "in-progress")
             if md and call.params.get("async_amd"):
-                threading.Thread(target=self._twilio_async_amd, args=(call,), daemon=True).start()
-            elif md and call.wait(self.cfg.amd_ms / 1000):
+                spawn(self._twilio_async_amd(call))
+            elif md and await call.wait(self.cfg.amd_ms / 1000):
                 return None
-            return self.twilio_twiml(call)
+            return await self.twilio_twiml(call)
         if call.carrier == "plivo":
             md = call.params.get("machine_detection")
             if md and call.params.get("machine_detection_url"):
                 call.answered_by = "machine" if machine else "human"
-                threading.Thread(target=self._plivo_amd, args=(call, machine), daemon=True).start()
-            return self.plivo_answer(call)
+                spawn(self._plivo_amd(call, machine))
+            return await self.plivo_answer(call)
         # exotel
         if "answered" in call.params["status_events"] and call.params.get("status_callback"):
-            self.http_out(call, "status:answered", call.params["status_callback"], "POST",
-                          self.exotel_params(call, "in-progress", "answered"), None)
+            await self.http_out(call, "status:answered", call.params["status_callback"], "POST",
+                                self.exotel_params(call, "in-progress", "answered"), None)
         url = call.params.get("stream_url")
         if not url:
             call.hangup_reason = "no stream URL (classic Url is not a ws:// URL)"
@@ -1450,25 +1783,25 @@ class Fake:
             call.note(f"{len(custom)} custom parameters (Exotel allows 3)")
         return ExotelSession(self, call, url, rate, custom)
 
-    def _twilio_async_amd(self, call):
-        if call.wait(self.cfg.amd_ms / 1000):
+    async def _twilio_async_amd(self, call):
+        if await call.wait(self.cfg.amd_ms / 1000):
             return
         cb = call.params.get("async_amd_callback")
         if cb:
             p = [("AccountSid", self.cfg.twilio_sid), ("CallSid", call.sid),
                  ("AnsweredBy", call.answered_by),
                  ("MachineDetectionDuration", str(self.cfg.amd_ms))]
-            self.http_out(call, "amd", cb, call.params.get("async_amd_callback_method", "POST"), p,
-                          "twilio")
+            await self.http_out(call, "amd", cb,
+                                call.params.get("async_amd_callback_method", "POST"), p, "twilio")
 
-    def _plivo_amd(self, call, machine):
-        if call.wait(self.cfg.amd_ms / 1000):
+    async def _plivo_amd(self, call, machine):
+        if await call.wait(self.cfg.amd_ms / 1000):
             return
         p = self.plivo_params(call, "in-progress") + [("Machine", "true" if machine else "false")]
-        self.http_out(call, "machine_detection_url", call.params["machine_detection_url"],
-                      call.params.get("machine_detection_method", "POST"), p, "plivo")
+        await self.http_out(call, "machine_detection_url", call.params["machine_detection_url"],
+                            call.params.get("machine_detection_method", "POST"), p, "plivo")
 
-    def twilio_twiml(self, call):
+    async def twilio_twiml(self, call):
         p = self.twilio_params(call, "in-progress")
         if call.params.get("machine_detection") and not call.params.get("async_amd"):
             p = [x for x in p if x[0] != "AnsweredBy"] + [
@@ -1477,8 +1810,8 @@ class Fake:
         if call.params.get("twiml") and not call.params.get("url"):
             text = call.params["twiml"]
         else:
-            status, text = self.http_out(call, "twiml", call.params["url"], call.params["method"],
-                                         p, "twilio")
+            status, text = await self.http_out(call, "twiml", call.params["url"],
+                                               call.params["method"], p, "twilio")
             if status is None or not 200 <= status < 300:
                 call.hangup_reason = f"TwiML fetch failed ({status})"
                 return None
@@ -1515,7 +1848,7 @@ class Fake:
                 call.hangup_reason = "TwiML <Hangup/>"
                 return None
             if verb.tag == "Pause":
-                if call.wait(float(verb.get("length", "1"))):
+                if await call.wait(float(verb.get("length", "1"))):
                     return None
                 continue
             call.hangup_reason = f"TwiML verb <{verb.tag}> not supported by the fake"
@@ -1524,12 +1857,12 @@ class Fake:
         call.hangup_reason = "TwiML ran out of verbs"
         return None
 
-    def plivo_answer(self, call):
+    async def plivo_answer(self, call):
         p = self.plivo_params(call, "in-progress") + [
             ("ALegUUID", call.ids["call_uuid"]), ("ALegRequestUUID", call.ids["request_uuid"]),
             ("Event", "StartApp")]
-        status, text = self.http_out(call, "answer_url", call.params["answer_url"],
-                                     call.params.get("answer_method", "POST"), p, "plivo")
+        status, text = await self.http_out(call, "answer_url", call.params["answer_url"],
+                                           call.params.get("answer_method", "POST"), p, "plivo")
         if status is None or not 200 <= status < 300:
             call.hangup_reason = f"answer_url failed ({status})"
             return None
@@ -1572,7 +1905,7 @@ class Fake:
                 call.hangup_reason = "answer XML <Hangup/>"
                 return None
             if el.tag in ("Wait", "Pause"):
-                if call.wait(float(el.get("length", "1"))):
+                if await call.wait(float(el.get("length", "1"))):
                     return None
                 continue
             call.hangup_reason = f"XML element <{el.tag}> not supported by the fake"
@@ -1593,13 +1926,13 @@ class Fake:
                   ("ConversationDuration", str(call.duration()))]
         return p
 
-    def finish(self, call, status, by, reason):
+    async def finish(self, call, status, by, reason):
         try:
-            self._finish(call, status, by, reason)
+            await self._finish(call, status, by, reason)
         finally:
             call.settled.set()
 
-    def _finish(self, call, status, by, reason):
+    async def _finish(self, call, status, by, reason):
         with call.lock:
             if call.ended.is_set():
                 return
@@ -1628,7 +1961,7 @@ class Fake:
         if call.stop_kind == "reset":
             return
         if call.carrier == "twilio":
-            self.twilio_status(call, "completed", status)
+            await self.twilio_status(call, "completed", status)
         elif call.carrier == "plivo":
             if call.params.get("hangup_url"):
                 cause = {"completed": "NORMAL_CLEARING", "busy": "USER_BUSY",
@@ -1645,12 +1978,12 @@ class Fake:
                     ("StartTime", ymdhms(call.created)),
                     ("AnswerTime", ymdhms(call.answered_at) or ""),
                     ("EndTime", ymdhms(call.ended_at))]
-                self.http_out(call, "hangup_url", call.params["hangup_url"],
-                              call.params.get("hangup_method", "POST"), p, "plivo")
+                await self.http_out(call, "hangup_url", call.params["hangup_url"],
+                                    call.params.get("hangup_method", "POST"), p, "plivo")
         else:
             if call.params.get("status_callback"):
-                self.http_out(call, f"status:{status}", call.params["status_callback"], "POST",
-                              self.exotel_params(call, status, "terminal"), None)
+                await self.http_out(call, f"status:{status}", call.params["status_callback"],
+                                    "POST", self.exotel_params(call, status, "terminal"), None)
 
     # ------------------------------------------------------------------------------------------
     # REST: Twilio
@@ -2020,17 +2353,44 @@ ROUTES = [
 ROUTES = [(m, re.compile(p + "$"), c, h) for m, p, c, h in ROUTES]
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Headers(dict):
+    """Request headers by lower-case name (the first of repeated ones)."""
+
+    def get(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+
+
+def _status_line(status):
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return f"HTTP/1.1 {status} {phrase}"
+
+
+class Handler:
+    """One request of the carrier REST or control API, answered as http.server's
+    BaseHTTPRequestHandler would (status line, Server and Date headers, keep-alive). The request
+    has been read whole by serve_connection; the answer is collected in `out` and written by it."""
     server_version = "parley-carrier-fake/1.0"
+    sys_version = "Python/" + sys.version.split()[0]
     fake = None  # set by main
 
-    def log_message(self, fmt, *args):
-        pass
+    def __init__(self, command, path, headers, body):
+        self.command = command
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.out = bytearray()
 
     def _body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        return self.body
+
+    def _head(self, status, headers):
+        lines = [_status_line(status), f"Server: {self.server_version} {self.sys_version}",
+                 f"Date: {formatdate(usegmt=True)}"]
+        lines += [f"{k}: {v}" for k, v in headers]
+        self.out += ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
 
     def _send(self, status, obj, ctype="application/json", headers=None):
         if obj is None:
@@ -2039,16 +2399,23 @@ class Handler(BaseHTTPRequestHandler):
             data = obj.encode() if isinstance(obj, str) else obj
         else:
             data = (json.dumps(obj, indent=None) + "\n").encode()
-        self.send_response(status)
-        if data or status != 204:
-            self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
+        h = [("Content-Type", ctype)] if data or status != 204 else []
+        h.append(("Content-Length", str(len(data))))
+        h += list((headers or {}).items())
+        self._head(status, h)
         if data and self.command != "HEAD":
-            self.wfile.write(data)
-        self.wfile.flush()
+            self.out += data
+
+    def send_error(self, status, message):
+        """An error page as http.server sends it; the connection then closes."""
+        body = (DEFAULT_ERROR_MESSAGE % {"code": status, "message": html.escape(message),
+                                         "explain": html.escape(HTTPStatus(status).description)}
+                ).encode("UTF-8", "replace")
+        self._head(status, [("Connection", "close"),
+                            ("Content-Type", DEFAULT_ERROR_CONTENT_TYPE),
+                            ("Content-Length", str(len(body)))])
+        if self.command != "HEAD":
+            self.out += body
 
     def _auth_ok(self, carrier, acct):
         cfg = self.fake.cfg
@@ -2105,14 +2472,7 @@ class Handler(BaseHTTPRequestHandler):
         log(f"{self.command} {path}: 404 (no such route in the carrier fake)")
         self._send(404, {"error": f"no route {self.command} {path} in the carrier fake"})
 
-    def do_GET(self):
-        self._dispatch()
-
-    def do_POST(self):
-        self._dispatch()
-
-    def do_DELETE(self):
-        self._dispatch()
+    METHODS = ("GET", "POST", "DELETE")
 
     def _form(self, body):
         return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -2286,23 +2646,162 @@ def parse_args(argv=None):
     return cfg
 
 
+async def _request_head(reader):
+    """(request line, [header lines]) of the next request; None at the end of the connection.
+    Raises ValueError(status, message) for a request http.server refuses."""
+    try:
+        line = await reader.readuntil(b"\r\n")
+    except asyncio.IncompleteReadError as e:
+        if not e.partial:
+            return None
+        line = e.partial
+    except asyncio.LimitOverrunError:
+        raise ValueError(414, "Request-URI Too Long") from None
+    headers = []
+    while True:
+        try:
+            h = await reader.readuntil(b"\r\n")
+        except asyncio.IncompleteReadError:
+            return None
+        except asyncio.LimitOverrunError:
+            raise ValueError(431, "Line too long") from None
+        if h == b"\r\n":
+            break
+        headers.append(h)
+        if len(headers) > 100:
+            raise ValueError(431, "Too many headers")
+    return line, headers
+
+
+async def serve_connection(reader, writer):
+    """HTTP/1.1 over one connection: requests one after another, keep-alive unless the client
+    asks otherwise (or speaks HTTP/1.0), as http.server does."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+    try:
+        while True:
+            try:
+                head = await _request_head(reader)
+            except ValueError as e:
+                h = Handler(None, "", _Headers(), b"")
+                h.send_error(*e.args)
+                writer.write(h.out)
+                await writer.drain()
+                break
+            if head is None:
+                break
+            line, raw_headers = head
+            words = line.decode("iso-8859-1").rstrip("\r\n").split()
+            if not words:
+                break
+            h = Handler(words[0], words[1] if len(words) > 1 else "", _Headers(), b"")
+            close = True
+            if len(words) == 3:
+                version = words[2]
+                m = re.fullmatch(r"HTTP/(\d{1,10})\.(\d{1,10})", version)
+                if not m:
+                    h.send_error(400, f"Bad request version ({version!r})")
+                elif (int(m.group(1)), int(m.group(2))) >= (2, 0):
+                    h.send_error(505, f"Invalid HTTP version ({version[5:]})")
+                elif (int(m.group(1)), int(m.group(2))) >= (1, 1):
+                    close = False
+            elif len(words) == 2:
+                if words[0] != "GET":
+                    h.send_error(400, f"Bad HTTP/0.9 request type ({words[0]!r})")
+            else:
+                h.send_error(400, f"Bad request syntax ({line.decode('iso-8859-1').strip()!r})")
+            if h.out:
+                writer.write(h.out)
+                await writer.drain()
+                break
+            if h.path.startswith("//"):
+                h.path = "/" + h.path.lstrip("/")
+            for raw in raw_headers:
+                k, _, v = raw.decode("iso-8859-1").partition(":")
+                k = k.strip().lower()
+                if k and k not in h.headers:
+                    h.headers[k] = v.strip()
+            conntype = h.headers.get("Connection", "").lower()
+            if conntype == "close":
+                close = True
+            elif conntype == "keep-alive":
+                close = False
+            if h.headers.get("Expect", "").lower() == "100-continue" and not close:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            try:
+                n = int(h.headers.get("Content-Length") or 0)
+                h.body = await reader.readexactly(n) if n > 0 else b""
+            except ValueError:
+                h.send_error(400, "Bad Content-Length")
+                close = True
+            except asyncio.IncompleteReadError:
+                break
+            if not h.out:
+                if h.command not in Handler.METHODS:
+                    h.send_error(501, f"Unsupported method ({h.command!r})")
+                    close = True
+                else:
+                    try:
+                        h._dispatch()
+                    except Exception:
+                        log(f"{h.command} {h.path} crashed:\n{traceback.format_exc()}")
+                        break
+            writer.write(h.out)
+            await writer.drain()
+            if close:
+                break
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _gc_keeper():
+    """The fake keeps every call's record until a reset, so its heap only grows, and a full
+    collection by the cyclic GC, which walks all of it, stopped the loop for tens of ms at a
+    thousand calls. Every second, the young generations are collected and whatever survives is
+    frozen out of later collections (records are not garbage; cycles among them that a reset
+    drops stay allocated)."""
+    while True:
+        await asyncio.sleep(1.0)
+        gc.collect(1)
+        gc.freeze()
+
+
+async def serve(cfg):
+    global LOOP
+    LOOP = asyncio.get_running_loop()
+    spawn(_gc_keeper())
+    srv = await asyncio.start_server(serve_connection, cfg.host, cfg.port, backlog=1024,
+                                     reuse_address=True)
+    log(f"carrier fake listening on http://{cfg.host}:{cfg.port} (twilio {cfg.twilio_sid}, "
+        f"plivo {cfg.plivo_id}, exotel {cfg.exotel_sid})")
+    async with srv:
+        await srv.serve_forever()
+
+
 def main(argv=None):
     cfg = parse_args(argv)
     if cfg.record_dir:
         os.makedirs(cfg.record_dir, exist_ok=True)
-    fake = Fake(cfg)
-    Handler.fake = fake
-    ThreadingHTTPServer.allow_reuse_address = True
-    srv = ThreadingHTTPServer((cfg.host, cfg.port), Handler)
-    srv.daemon_threads = True
-    log(f"carrier fake listening on http://{cfg.host}:{cfg.port} (twilio {cfg.twilio_sid}, "
-        f"plivo {cfg.plivo_id}, exotel {cfg.exotel_sid})")
+    Handler.fake = Fake(cfg)
+    threading.Thread(target=_log_writer, daemon=True, name="log-writer").start()
+
+    def on_term(signum, frame):  # the lines not yet written, then the default action
+        log_flush()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    signal.signal(signal.SIGTERM, on_term)
     try:
-        srv.serve_forever(poll_interval=0.2)
+        asyncio.run(serve(cfg))
     except KeyboardInterrupt:
         pass
     finally:
-        srv.server_close()
+        log_flush()
 
 
 if __name__ == "__main__":
