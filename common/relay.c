@@ -235,9 +235,10 @@ const char *pl_relay_url(const pl_relay *r)
     return r->url;
 }
 
-/* The PUSH socket for url, dialled on first use. The first dial waits for the connection (a
- * local TCP connect: well under a millisecond) so the first message is not refused for want of
- * a pipe; a peer that is down gets a background dial that keeps retrying. */
+/* The PUSH socket for url, dialled on first use. The dial never waits: nng connects (and
+ * reconnects) in the background while messages wait in the socket's send queue, so a worker
+ * address that is slow to answer or black-holed never stalls the caller, nor, through the peer
+ * table's lock, any other sender. */
 static int peer_socket(pl_relay *r, const char *url, nng_socket *out)
 {
     pthread_mutex_lock(&r->mu);
@@ -262,11 +263,9 @@ static int peer_socket(pl_relay *r, const char *url, nng_socket *out)
     nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, PEER_SENDBUF);
     nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, 50);
     nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 1000);
-    rv = nng_dial(p->sock, url, NULL, 0);
-    if (rv != 0) {
-        PL_WARN("relay: peer %s unreachable (%s); retrying in the background", url,
-                nng_strerror(rv));
-        nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK);
+    rv = nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK);
+    if (rv != 0) { /* a malformed address: the socket stays, every send to it is dropped */
+        PL_WARN("relay: cannot dial peer %s: %s", url, nng_strerror(rv));
     }
     snprintf(p->url, sizeof(p->url), "%s", url);
     r->npeers++;
