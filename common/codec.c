@@ -147,3 +147,14 @@ long pl_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
     }
     return (long)o;
 }
+
+int pl_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

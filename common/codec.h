@@ -37,4 +37,7 @@ long pl_base64_encode(const void *in, size_t n, char *out, size_t cap);
  * cap is too small. */
 long pl_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
 
+/* The value 0..15 of one hexadecimal digit (either case), or -1 for any other character. */
+int pl_hex_digit(char c);
+
 #endif

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "error.h"
 #include "form.h"
 
@@ -56,17 +57,6 @@ const char *pl_form_get(const pl_form *f, const char *key)
     return NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long pl_url_decode(const char *in, size_t n, char *out, size_t cap, int plus_is_space)
 {
     size_t o = 0;
@@ -75,7 +65,7 @@ long pl_url_decode(const char *in, size_t n, char *out, size_t cap, int plus_is_
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+            int hi = pl_hex_digit(in[i + 1]), lo = pl_hex_digit(in[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi << 4 | lo);

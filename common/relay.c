@@ -9,6 +9,7 @@
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
 
+#include "codec.h"
 #include "error.h"
 #include "log.h"
 #include "relay.h"
@@ -97,17 +98,6 @@ int pl_relay_next(const uint8_t *msg, size_t len, size_t *off, pl_relay_rec *r)
     return 1;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int pl_relay_uuid_parse(const char *text, uint8_t out[16])
 {
     if (text == NULL || strlen(text) != 36)
@@ -120,7 +110,7 @@ int pl_relay_uuid_parse(const char *text, uint8_t out[16])
             i++;
             continue;
         }
-        int hi = hexval(text[i]), lo = hexval(text[i + 1]);
+        int hi = pl_hex_digit(text[i]), lo = pl_hex_digit(text[i + 1]);
         if (hi < 0 || lo < 0)
             return PL_ERR_INVALID;
         out[n++] = (uint8_t)(hi << 4 | lo);

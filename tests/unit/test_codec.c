@@ -104,6 +104,13 @@ static void base64_errors_and_limits(void)
     CHECK(memcmp(frame, back, 160) == 0);
 }
 
+static void hex_digits(void)
+{
+    CHECK(pl_hex_digit('0') == 0 && pl_hex_digit('9') == 9);
+    CHECK(pl_hex_digit('a') == 10 && pl_hex_digit('F') == 15);
+    CHECK(pl_hex_digit('g') == -1 && pl_hex_digit('-') == -1 && pl_hex_digit('\0') == -1);
+}
+
 int main(void)
 {
     RUN(ulaw_known_values);
@@ -111,5 +118,6 @@ int main(void)
     RUN(pcm16le);
     RUN(base64_vectors);
     RUN(base64_errors_and_limits);
+    RUN(hex_digits);
     return check_summary();
 }
