@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -39,6 +40,19 @@ int pl_random_hex(char *out, size_t nbytes)
     if (nbytes > sizeof(b) || RAND_bytes(b, (int)nbytes) != 1)
         return PL_ERR_IO;
     to_hex(b, nbytes, out);
+    return PL_OK;
+}
+
+int pl_uuid_v4(char out[37])
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, (int)sizeof(b)) != 1)
+        return PL_ERR_IO;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    char hex[33];
+    to_hex(b, sizeof(b), hex);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
     return PL_OK;
 }
 

@@ -211,3 +211,21 @@ int pl_parse_int(const char *s, int min, int max, int fallback, int *out)
     *out = (int)v;
     return PL_OK;
 }
+
+int pl_uuid_canon(const char *s, char out[37])
+{
+    size_t n = strlen(s), o = 0;
+    if (n != 32 && !(n == 36 && pl_is_uuid(s)))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (n == 36 && s[i] == '-') /* pl_is_uuid placed them */
+            continue;
+        if (!isxdigit((unsigned char)s[i]))
+            return -1;
+        if (o == 8 || o == 13 || o == 18 || o == 23)
+            out[o++] = '-';
+        out[o++] = (char)tolower((unsigned char)s[i]);
+    }
+    out[o] = '\0';
+    return 0;
+}

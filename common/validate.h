@@ -8,6 +8,10 @@
 /* 1 for the canonical 8-4-4-4-12 hex form (either case). */
 int pl_is_uuid(const char *s);
 
+/* An id given as a dashed UUID or as its 32 hex digits (Bolna writes some ids that way), in
+ * either case, as the lowercase dashed form into out. 0, or -1 when it is neither. */
+int pl_uuid_canon(const char *s, char out[37]);
+
 /* 1 for E.164: '+', a non-zero digit, then 6 to 14 more digits (7..15 in all). */
 int pl_is_e164(const char *s);
 

@@ -24,6 +24,9 @@ typedef struct {
     long auth_cache_ttl_s;
     long exec_cache_ms;
     const char *recording_key; /* HMAC key of recording URLs (common/recording.h) */
+    /* PL_INBOUND_BASE_URL: the gateway's public URL, the start of every inbound URL
+     * (docs/inbound.md); api_config_check trims its trailing slashes. */
+    const char *inbound_base_url;
 } api_config;
 
 typedef struct {
@@ -38,6 +41,9 @@ typedef struct {
 /* settings.c */
 extern const pl_cfg_opt api_config_opts[];
 extern const size_t api_config_nopts;
+/* Checks what the table cannot (URL syntax) and normalizes (trailing slashes); run once at start,
+ * before any thread reads the configuration. 0, or -1 with a message naming the setting in err. */
+int api_config_check(api_config *c, char *err, size_t cap);
 
 /* routes.c */
 extern const pl_route api_routes[];
@@ -79,6 +85,12 @@ int api_batch_list(pl_req *r);
 int api_batch_delete(pl_req *r);
 int api_batch_executions(pl_req *r);
 int api_recording_get(pl_req *r); /* recordings.c: no Bearer, the URL's signature authorises */
+int api_phone_number_create(pl_req *r); /* phone_numbers.c */
+int api_phone_number_list(pl_req *r);
+int api_phone_number_get(pl_req *r);
+int api_phone_number_delete(pl_req *r);
+int api_inbound_setup(pl_req *r); /* inbound.c */
+int api_inbound_unlink(pl_req *r);
 
 /* batches.c: validates a retry_config object (POST /call and POST /batches); 0, or -1 with a
  * message naming the field in err. */
@@ -94,5 +106,9 @@ int api_reply_row_json(pl_req *r, const pl_db_stmt *st, const char *const *param
 
 /* Checks a path id is a UUID; otherwise replies 422 naming `field` and returns -1. */
 int api_path_uuid(pl_req *r, const char *id, const char *field);
+
+/* Runs one prepared statement on a pooled connection (held only for the statement). The result
+ * is the caller's (PQclear); never NULL. */
+PGresult *api_exec(pl_req *r, const pl_db_stmt *st, const char *const *params);
 
 #endif

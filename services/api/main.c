@@ -26,6 +26,12 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc == 1 ? 0 : rc;
     pl_log_init("api", app.cfg.common.log_level);
+    char err[600];
+    if (api_config_check(&app.cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "api: %s\n", err);
+        PL_ERROR("%s", err);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);

@@ -27,3 +27,12 @@ int api_path_uuid(pl_req *r, const char *id, const char *field)
     pl_http_error(r, 422, "%s: '%s' is not a UUID", field, id);
     return -1;
 }
+
+PGresult *api_exec(pl_req *r, const pl_db_stmt *st, const char *const *params)
+{
+    api_ctx *app = r->app;
+    pl_dbconn *c = pl_db_acquire(app->db);
+    PGresult *res = pl_db_exec(c, st, params);
+    pl_db_release(app->db, c);
+    return res;
+}

@@ -30,6 +30,13 @@ const pl_route api_routes[] = {
     {"POST", "/batches/{}/stop", api_batch_stop, "batch_stop"},
     {"GET", "/batches/{}/executions", api_batch_executions, "batch_executions"},
     {"GET", "/recordings/{}.wav", api_recording_get, "recording_get"},
+    /* /phone-numbers/all first: /phone-numbers/{} matches it too, and the first match wins. */
+    {"POST", "/phone-numbers", api_phone_number_create, "phone_number_create"},
+    {"GET", "/phone-numbers/all", api_phone_number_list, "phone_number_list"},
+    {"GET", "/phone-numbers/{}", api_phone_number_get, "phone_number_get"},
+    {"DELETE", "/phone-numbers/{}", api_phone_number_delete, "phone_number_delete"},
+    {"POST", "/inbound/setup", api_inbound_setup, "inbound_setup"},
+    {"POST", "/inbound/unlink", api_inbound_unlink, "inbound_unlink"},
 };
 const int api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

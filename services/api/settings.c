@@ -1,7 +1,10 @@
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "api.h"
 #include "recording.h"
+#include "validate.h"
 
 const pl_cfg_opt api_config_opts[] = {
     PL_CFG_COMMON_OPTS(api_config),
@@ -24,5 +27,28 @@ const pl_cfg_opt api_config_opts[] = {
     {"PL_RECORDING_SIGNING_KEY", PL_CFG_STR, offsetof(api_config, recording_key),
      PL_RECORDING_DEFAULT_KEY, 0, 0,
      "HMAC key of recording URLs; the postprocessor signs with the same (default: local only)"},
+    {"PL_INBOUND_BASE_URL", PL_CFG_STR, offsetof(api_config, inbound_base_url),
+     "http://127.0.0.1:8090", 0, 0,
+     "where carriers reach the telephony-gateway: the start of the URLs /inbound/setup answers"},
 };
 const size_t api_config_nopts = sizeof(api_config_opts) / sizeof(api_config_opts[0]);
+
+int api_config_check(api_config *c, char *err, size_t cap)
+{
+    static char base[2049]; /* pl_is_http_url admits at most 2048 characters */
+    const char *url = c->inbound_base_url;
+    /* Paths are appended to it: a query or fragment would end up in the middle of the URL. */
+    if (!pl_is_http_url(url) || strpbrk(url, "?#") != NULL) {
+        snprintf(
+            err, cap,
+            "PL_INBOUND_BASE_URL: '%s' is not an absolute http(s) URL (with no query or fragment)",
+            url);
+        return -1;
+    }
+    snprintf(base, sizeof(base), "%s", url);
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        base[--n] = '\0';
+    c->inbound_base_url = base;
+    return 0;
+}

@@ -797,6 +797,11 @@ static void on_loaded(mp_loop *l, mp_post *p)
     }
     c->phase = LIVE;
     c->last_activity = c->now;
+    if (c->ctx.busy_message != NULL) { /* over the account's cap: a message, no conversation */
+        PL_INFO("%s: over the account's concurrency cap: busy message, then hang-up", c->id);
+        begin_hangup(c, "concurrency_limit", c->ctx.busy_message);
+        return;
+    }
     PL_INFO("%s: live (%s, %d Hz, voice '%s', %zu-byte prompt)", c->id, c->carrier, c->rate,
             c->agent.voice, strlen(c->agent.system_prompt));
     if (c->agent.welcome[0] != '\0') {

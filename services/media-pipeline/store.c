@@ -1,5 +1,6 @@
 /* store: transcript turns, call context and the call's final figures in Postgres (store.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
@@ -10,7 +11,8 @@ static const pl_db_stmt load_stmt = {
     "mp_load",
     "SELECT e.account_id, e.agent_id, e.call_type, e.to_number, COALESCE(e.from_number, ''),"
     " COALESCE(e.telephony_data->>'provider_call_id', ''), a.config::text, a.prompts::text,"
-    " COALESCE(e.user_data, '{}'::jsonb)::text, COALESCE(e.agent_data, '{}'::jsonb)::text"
+    " COALESCE(e.user_data, '{}'::jsonb)::text, COALESCE(e.agent_data, '{}'::jsonb)::text,"
+    " e.telephony_data->>'busy_message'"
     " FROM executions e LEFT JOIN agents a ON a.id = e.agent_id WHERE e.id = $1",
     1};
 
@@ -68,6 +70,7 @@ int mp_store_load(pl_db *db, const char *execution_id, mp_call_ctx *ctx, char *w
     ctx->prompts = PQgetisnull(r, 0, 7) ? NULL : cJSON_Parse(PQgetvalue(r, 0, 7));
     ctx->user_data = cJSON_Parse(PQgetvalue(r, 0, 8));
     ctx->agent_data = cJSON_Parse(PQgetvalue(r, 0, 9));
+    ctx->busy_message = PQgetisnull(r, 0, 10) ? NULL : strdup(PQgetvalue(r, 0, 10));
     PQclear(r);
     if (!cJSON_IsObject(ctx->config)) {
         snprintf(why, cap, "agent %s: stored agent_config is not a JSON object", ctx->agent_id);
@@ -84,6 +87,8 @@ void mp_call_ctx_free(mp_call_ctx *ctx)
     cJSON_Delete(ctx->user_data);
     cJSON_Delete(ctx->agent_data);
     ctx->config = ctx->prompts = ctx->user_data = ctx->agent_data = NULL;
+    free(ctx->busy_message);
+    ctx->busy_message = NULL;
 }
 
 int mp_store_turn(pl_service *svc, const mp_turn *t)

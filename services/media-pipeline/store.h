@@ -15,6 +15,9 @@ typedef struct {
     cJSON *prompts;    /* agent_prompts (object or NULL) */
     cJSON *user_data;  /* object or NULL */
     cJSON *agent_data; /* object or NULL */
+    /* An inbound call over the account's concurrency cap (docs/inbound.md): say this and hang
+     * up with reason concurrency_limit instead of conversing. NULL for every other call. */
+    char *busy_message;
 } mp_call_ctx;
 
 /* PL_OK and ctx filled; PL_ERR_NOTFOUND (no such execution or agent, why says which),

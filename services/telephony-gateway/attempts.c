@@ -15,7 +15,8 @@
     " e.retry_config::text, ca.provider, COALESCE(ca.provider_call_id, ''), ca.media_token,"       \
     " ca.callback_token, (extract(epoch FROM ca.dial_requested_at) * 1000)::bigint,"               \
     " COALESCE((extract(epoch FROM ca.answered_at) * 1000)::bigint, 0),"                           \
-    " ca.ended_at IS NOT NULL, COALESCE(e.telephony_data->>'hangup_by', '')"                       \
+    " ca.ended_at IS NOT NULL, COALESCE(e.telephony_data->>'hangup_by', ''),"                      \
+    " e.call_type = 'inbound', COALESCE(ca.credentials_ref, '')"                                   \
     " FROM call_attempts ca JOIN executions e ON e.id = ca.execution_id"                           \
     " JOIN accounts ac ON ac.id = e.account_id "
 
@@ -137,6 +138,8 @@ static void read_attempt(PGresult *r, gw_attempt *a)
     a->answered_ms = strtoll(PQgetvalue(r, 0, 11), NULL, 10);
     a->ended = PQgetvalue(r, 0, 12)[0] == 't';
     gw_copy(a->hangup_by, sizeof(a->hangup_by), PQgetvalue(r, 0, 13));
+    a->inbound = PQgetvalue(r, 0, 14)[0] == 't';
+    gw_copy(a->credentials_ref, sizeof(a->credentials_ref), PQgetvalue(r, 0, 15));
 }
 
 static int load(pl_dbconn *c, const pl_db_stmt *st, const char *const *p, gw_attempt *a)

@@ -38,6 +38,29 @@ static int reply_answer(pl_req *r, const gw_carrier *car, const gw_carrier_conf 
     return pl_http_send(r, 200, car->answer_ctype, doc, (size_t)n, NULL);
 }
 
+int gw_read_form(pl_req *r, pl_form *params)
+{
+    pl_form_init(params);
+    char *body = NULL;
+    size_t len = 0;
+    int rc = pl_http_body(r, &body, &len);
+    if (rc == PL_ERR_TOOBIG)
+        return 413;
+    if (rc != PL_OK)
+        return 500;
+    rc = pl_form_parse(params, body, len, MAX_PARAMS);
+    free(body);
+    return rc == PL_OK ? 0 : 400;
+}
+
+void gw_request_url(const pl_req *r, const gw_carrier_conf *conf, char *url, size_t cap)
+{
+    const char *path = r->ri->local_uri_raw != NULL ? r->ri->local_uri_raw : r->path;
+    const char *query = r->ri->query_string;
+    snprintf(url, cap, "%s%s%s%s", conf->public_url, path, query != NULL ? "?" : "",
+             query != NULL ? query : "");
+}
+
 static int handle(pl_req *r, const gw_carrier *car, const char *kind)
 {
     gw *g = r->app;
@@ -45,30 +68,19 @@ static int handle(pl_req *r, const gw_carrier *car, const char *kind)
     const char *eid = r->params[0];
     long n = gw_str_long(r->params[1], -1);
     const char *path_token = car->id == GW_EXOTEL ? r->params[2] : NULL;
-    char *body = NULL;
-    size_t len = 0;
-    int rc = pl_http_body(r, &body, &len);
-    if (rc == PL_ERR_TOOBIG)
-        return 413;
-    if (rc != PL_OK)
-        return pl_http_error(r, 500, "cannot read the request body");
     pl_form params;
-    pl_form_init(&params);
-    if (pl_form_parse(&params, body, len, MAX_PARAMS) != PL_OK) {
-        free(body);
+    int rc = gw_read_form(r, &params);
+    if (rc != 0) {
         pl_form_free(&params);
+        if (rc != 400)
+            return rc == 413 ? 413 : pl_http_error(r, 500, "cannot read the request body");
         pl_metric_add(g->stats.cb_invalid[car->id], 1);
         PL_WARN("%s %s callback for %s/%s: body is not form data", car->name, kind, eid,
                 r->params[1]);
         return pl_http_error(r, 400, "body is not application/x-www-form-urlencoded data");
     }
-    free(body);
-
-    const char *path = r->ri->local_uri_raw != NULL ? r->ri->local_uri_raw : r->path;
-    const char *query = r->ri->query_string;
     char url[2048];
-    snprintf(url, sizeof(url), "%s%s%s%s", conf->public_url, path, query != NULL ? "?" : "",
-             query != NULL ? query : "");
+    gw_request_url(r, conf, url, sizeof(url));
 
     gw_callback cb = {
         .kind = kind,

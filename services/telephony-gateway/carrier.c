@@ -84,6 +84,60 @@ int gw_xml_append(char *buf, size_t cap, size_t *len, const char *s, int escape)
     return 0;
 }
 
+int gw_e164(const char *in, const char *national_cc, char *out, size_t cap)
+{
+    char digits[32];
+    size_t n = 0;
+    int plus = 0;
+    for (const char *p = in != NULL ? in : ""; *p != '\0'; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (n + 1 >= sizeof(digits))
+                return -1;
+            digits[n++] = *p;
+        } else if (*p == '+' && n == 0 && !plus) {
+            plus = 1;
+        } else if (*p != ' ' && *p != '-' && *p != '.' && *p != '(' && *p != ')') {
+            return -1;
+        }
+    }
+    digits[n] = '\0';
+    const char *d = digits, *cc = "";
+    if (!plus && n > 2 && digits[0] == '0' && digits[1] == '0') {
+        d = digits + 2; /* international prefix */
+    } else if (!plus && n > 1 && digits[0] == '0' && national_cc != NULL) {
+        d = digits + 1; /* national trunk prefix */
+        cc = national_cc;
+    }
+    size_t total = strlen(cc) + strlen(d);
+    if (total < 7 || total > 15 || d[0] == '0' || cap < total + 2)
+        return -1;
+    snprintf(out, cap, "+%s%s", cc, d);
+    return 0;
+}
+
+int gw_inbound_fields(const pl_form *params, const char *id_key, const char *from_key,
+                      const char *to_key, const char *national_cc, gw_inbound_call *out, char *why,
+                      size_t cap)
+{
+    memset(out, 0, sizeof(*out));
+    const char *id = pl_form_get(params, id_key);
+    const char *from = pl_form_get(params, from_key), *to = pl_form_get(params, to_key);
+    if (id == NULL || id[0] == '\0' || strlen(id) >= sizeof(out->call_id)) {
+        snprintf(why, cap, "no usable %s", id_key);
+        return -1;
+    }
+    if (gw_e164(from, national_cc, out->from, sizeof(out->from)) != 0) {
+        snprintf(why, cap, "%s '%s' is not a phone number", from_key, from != NULL ? from : "");
+        return -1;
+    }
+    if (gw_e164(to, national_cc, out->to, sizeof(out->to)) != 0) {
+        snprintf(why, cap, "%s '%s' is not a phone number", to_key, to != NULL ? to : "");
+        return -1;
+    }
+    gw_copy(out->call_id, sizeof(out->call_id), id);
+    return 0;
+}
+
 void gw_copy(char *dst, size_t cap, const char *s)
 {
     snprintf(dst, cap, "%s", s != NULL ? s : "");

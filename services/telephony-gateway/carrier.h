@@ -92,6 +92,13 @@ typedef struct {
     const char *expected_token; /* the attempt's callback_token; NULL when the attempt is unknown */
 } gw_callback;
 
+/* An inbound call as its voice webhook describes it (docs/inbound.md); numbers in E.164. */
+typedef struct {
+    char call_id[128]; /* CallSid / CallUUID / Exotel CallSid */
+    char from[40];     /* the caller */
+    char to[40];       /* our number */
+} gw_inbound_call;
+
 /* Media WebSocket message, normalized. Strings point into the parsed JSON (valid while it is). */
 typedef enum {
     GW_MM_IGNORE, /* unknown or uninteresting event */
@@ -157,6 +164,16 @@ typedef struct gw_carrier {
     long (*answer)(const gw_carrier_conf *c, const char *media_token, char *buf, size_t cap);
     const char *answer_ctype;
 
+    /* Inbound calls (docs/inbound.md). Reads the call id, caller and our number from an inbound
+     * webhook's params (numbers normalized to E.164). 0, or -1 with the reason in why. */
+    int (*inbound_parse)(const pl_form *params, gw_inbound_call *out, char *why, size_t cap);
+    /* Renders the answer to an inbound webhook: the media stream to media_token, or the
+     * carrier's reject answer when it is NULL. Returns the length, or -1 when it does not fit. */
+    long (*inbound_answer)(const gw_carrier_conf *c, const char *media_token, char *buf,
+                           size_t cap);
+    const char *inbound_ctype;
+    int inbound_reject_status; /* HTTP status of the reject answer (Exotel has no document) */
+
     /* Normalizes one media WebSocket text message. */
     void (*media_parse)(const cJSON *msg, gw_media_msg *out);
 
@@ -188,6 +205,16 @@ const char *gw_json_str(const cJSON *obj, const char *key);
 long gw_str_long(const char *s, long def);
 /* Appends s XML-escaped to buf (cap) at *len; returns 0, -1 when it does not fit. */
 int gw_xml_append(char *buf, size_t cap, size_t *len, const char *s, int escape);
+/* A carrier's way of writing a number, as E.164 into out (cap ≥ 17): "+<digits>", "00<digits>",
+ * bare international digits (Plivo writes no '+'), or — when national_cc is given — a national
+ * number with one leading 0 ("0" + 10 digits with "91": Exotel India). Spaces, dashes, dots and
+ * parentheses are ignored. 0, or -1 when the result is not "+" and 7 to 15 digits (pl_is_e164). */
+int gw_e164(const char *in, const char *national_cc, char *out, size_t cap);
+/* The inbound_parse every carrier shares: the call id, caller and our number from the params
+ * named id_key, from_key and to_key (numbers through gw_e164 with national_cc). */
+int gw_inbound_fields(const pl_form *params, const char *id_key, const char *from_key,
+                      const char *to_key, const char *national_cc, gw_inbound_call *out, char *why,
+                      size_t cap);
 /* Copies s (may be NULL) into dst of cap bytes. */
 void gw_copy(char *dst, size_t cap, const char *s);
 /* The normalized kind of a carrier status word ("in-progress", "no-answer", "timeout"...). */

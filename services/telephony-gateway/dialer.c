@@ -44,6 +44,18 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+int gw_carrier_hangup(gw *g, const gw_carrier *car, const gw_attempt *a, char *err, size_t cap)
+{
+    gw_cred_buf buf;
+    const gw_carrier_conf *conf = gw_credentials(g, car, a->credentials_ref, &buf);
+    if (conf == NULL) {
+        snprintf(err, cap, "%s credential set '%s' is not configured", car->name,
+                 a->credentials_ref);
+        return PL_ERR_IO;
+    }
+    return car->hangup(conf, a->call_id, err, cap);
+}
+
 int gw_hangup(gw *g, pl_dbconn *c, const gw_attempt *a, const char *hangup_by, const char *reason)
 {
     const gw_carrier *car = gw_carrier_find(a->provider);
@@ -61,8 +73,8 @@ int gw_hangup(gw *g, pl_dbconn *c, const gw_attempt *a, const char *hangup_by, c
     }
     pl_metric_add(g->stats.hangups, 1);
     char err[512] = "";
-    int rc = a->call_id[0] != '\0' ? car->hangup(&g->conf[car->id], a->call_id, err, sizeof(err))
-                                   : PL_ERR_NOTFOUND;
+    int rc =
+        a->call_id[0] != '\0' ? gw_carrier_hangup(g, car, a, err, sizeof(err)) : PL_ERR_NOTFOUND;
     if (rc == PL_ERR_INVALID || (rc == PL_ERR_NOTFOUND && car->id == GW_EXOTEL)) {
         /* No REST hang-up (Exotel): the call ends when its media WebSocket closes. */
         if (gw_media_close(g->media, a->execution_id))

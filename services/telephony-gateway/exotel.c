@@ -8,14 +8,20 @@
 #include "crypto.h"
 #include "error.h"
 
+/* Our media WebSocket for Exotel: 16 kHz (what the local recogniser wants), the token in the
+ * query (echoed in start.custom_parameters). */
+static void stream_url(const gw_carrier_conf *c, const char *media_token, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/media/exotel?sample-rate=16000&token=%s", c->media_url, media_token);
+}
+
 static void exotel_dial(const gw_carrier_conf *c, const gw_dial_req *r, gw_dial_result *out)
 {
     char url[512], stream[512], cb[512], timeout[16];
     memset(out, 0, sizeof(*out));
     out->code = -1;
     snprintf(url, sizeof(url), "%s/v1/accounts/%s/calls/connect", c->base_url, c->account);
-    snprintf(stream, sizeof(stream), "%s/media/exotel?sample-rate=16000&token=%s", c->media_url,
-             r->media_token);
+    stream_url(c, r->media_token, stream, sizeof(stream));
     snprintf(cb, sizeof(cb), "%s/exotel/status/%s/%d/%s", c->public_url, r->execution_id,
              r->attempt, r->callback_token);
     snprintf(timeout, sizeof(timeout), "%d", c->ring_timeout_s);
@@ -130,6 +136,32 @@ static void exotel_parse(const gw_callback *cb, gw_event *ev)
         ev->duration_s = gw_str_long(pl_form_get(p, "Duration"), -1);
 }
 
+/* The Voicebot applet's dynamic URL request: CallFrom/CallTo, national numbers with a leading 0
+ * in India (Exotel's home network). */
+static int exotel_inbound_parse(const pl_form *params, gw_inbound_call *out, char *why, size_t cap)
+{
+    return gw_inbound_fields(params, "CallSid", "CallFrom", "CallTo", "91", out, why, cap);
+}
+
+/* The applet asked for the WebSocket URL: {"url": ...}. Exotel has no reject document; the
+ * gateway answers inbound_reject_status with a JSON error and the flow ends the call. */
+static long exotel_inbound_answer(const gw_carrier_conf *c, const char *media_token, char *buf,
+                                  size_t cap)
+{
+    gw_jbuf b;
+    gw_jbuf_init(&b, buf, cap);
+    if (media_token == NULL) {
+        gw_jbuf_raw(&b, "{\"error\":\"call rejected\"}");
+        return gw_jbuf_end(&b);
+    }
+    char url[512];
+    stream_url(c, media_token, url, sizeof(url));
+    gw_jbuf_raw(&b, "{\"url\":");
+    gw_jbuf_str(&b, url);
+    gw_jbuf_raw(&b, "}");
+    return gw_jbuf_end(&b);
+}
+
 static void exotel_media_parse(const cJSON *m, gw_media_msg *out)
 {
     static const struct {
@@ -193,6 +225,10 @@ const gw_carrier gw_exotel = {
     .parse = exotel_parse,
     .answer = NULL,
     .answer_ctype = NULL,
+    .inbound_parse = exotel_inbound_parse,
+    .inbound_answer = exotel_inbound_answer,
+    .inbound_ctype = "application/json",
+    .inbound_reject_status = 403,
     .media_parse = exotel_media_parse,
     .media_out = exotel_media_out,
     .media_out_min = 3200,

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "bus.h"
 #include "carrier.h"
 #include "config.h"
@@ -69,6 +71,8 @@ typedef struct {
     long drain_ms;
     const char *relay_listen; /* our media relay endpoint (nng PULL) */
     const char *relay_host;   /* host workers reach it at ("" = from relay_listen / 127.0.0.1) */
+    const char *busy_message; /* said to an inbound caller over the account's cap */
+    long ingest_timeout_ms;   /* the agent's ingest source, per inbound call */
 } gw_config;
 
 typedef struct gw_live gw_live;
@@ -92,6 +96,9 @@ typedef struct {
      * workers ended (HANGUP) or gave up (STOP) */
     pl_metric *relay_msgs_in, *relay_msgs_out, *relay_records_in, *relay_records_out;
     pl_metric *relay_dropped, *relay_unknown, *relay_invalid, *relay_hangups, *relay_stops;
+    /* inbound webhooks: answered (streamed, or busy over the cap), repeated, rejected, forged */
+    pl_metric *in_accepted[GW_NCARRIERS], *in_busy[GW_NCARRIERS], *in_repeated[GW_NCARRIERS],
+        *in_rejected[GW_NCARRIERS], *in_forged[GW_NCARRIERS];
 } gw_stats;
 
 typedef struct gw {
@@ -114,6 +121,17 @@ extern const size_t gw_config_nopts;
 /* Fills g->conf from g->cfg (trailing slashes trimmed). 0, or -1 with the reason in err. */
 int gw_config_carriers(gw *g, char *err, size_t cap);
 
+/* A carrier's conf with the credentials of set `ref` (docs/inbound.md, "Credential sets"):
+ * "" or "default" is g->conf itself; another name N reads PL_<CARRIER>_CREDENTIALS_<N>
+ * ("account:token", Exotel "sid:key:token") into the caller's *buf. NULL when that variable is
+ * missing or malformed. */
+typedef struct {
+    gw_carrier_conf conf;
+    char text[512];
+} gw_cred_buf;
+const gw_carrier_conf *gw_credentials(const gw *g, const gw_carrier *car, const char *ref,
+                                      gw_cred_buf *buf);
+
 /* stats.c */
 void gw_stats_init(gw_stats *s);
 
@@ -135,11 +153,13 @@ typedef struct {
     char call_id[128]; /* provider_call_id, "" before the carrier answered the dial */
     char media_token[72];
     char callback_token[72];
-    int64_t dial_ms;     /* dial_requested_at, Unix ms */
-    int64_t answered_ms; /* answered_at, 0 when not answered */
-    int ended;           /* ended_at is set */
-    char hangup_by[24];  /* telephony_data.hangup_by already recorded, "" if none */
-    int event_recorded;  /* loaded by gw_attempt_event: the event is already on the row */
+    int64_t dial_ms;          /* dial_requested_at, Unix ms */
+    int64_t answered_ms;      /* answered_at, 0 when not answered */
+    int ended;                /* ended_at is set */
+    char hangup_by[24];       /* telephony_data.hangup_by already recorded, "" if none */
+    int event_recorded;       /* loaded by gw_attempt_event: the event is already on the row */
+    int inbound;              /* call_type inbound: the media stream's end is the call's end */
+    char credentials_ref[40]; /* the carrier credential set, "" for the default */
 } gw_attempt;
 
 void gw_attempt_clear(gw_attempt *a);
@@ -292,7 +312,71 @@ void gw_control_post(gw_control *c, const pl_relay_rec *rec);
 /* Serves what is queued, then joins the thread. */
 void gw_control_stop(gw_control *c);
 
+/* ---- numbers.c: phone numbers and inbound executions in Postgres (docs/inbound.md) ---- */
+
+typedef struct {
+    char id[40];
+    char account_id[40];
+    char phone_number[40];
+    char provider[16];
+    char credentials_ref[40];
+    char inbound_secret[80];
+    char agent_id[40];  /* "" when not linked (or the agent was deleted) */
+    char *agent_config; /* JSON text, NULL when not linked; owned (gw_number_clear) */
+    int concurrency_max;
+} gw_number;
+
+void gw_number_clear(gw_number *n);
+/* The live number with this id (32 hex or a dashed UUID): PL_OK, PL_ERR_NOTFOUND (also for an id
+ * that is no UUID), or PL_ERR_DB. */
+int gw_number_load(gw *g, pl_dbconn *c, const char *id, gw_number *n);
+
+/* What inbound_accept (proto/sql/006_inbound.sql) decided. */
+typedef enum { GW_IN_CREATED, GW_IN_EXISTING, GW_IN_LIMIT } gw_in_outcome;
+
+typedef struct {
+    const char *execution_id; /* new execution's id (a UUID the caller made) */
+    const char *provider;
+    const gw_inbound_call *call;
+    const char *user_data; /* JSON object text */
+    const char *telephony; /* JSON object text: telephony_data */
+    const char *media_token, *callback_token;
+    int limit; /* inbound_limit; -1 unlimited */
+} gw_in_request;
+
+typedef struct {
+    gw_in_outcome outcome;
+    char execution_id[40]; /* created or existing */
+    char media_token[72];
+    long long event_id; /* created: the outbox event */
+} gw_in_result;
+
+/* Accepts an inbound call for number n: PL_OK with out filled, or PL_ERR_DB. */
+int gw_inbound_accept(gw *g, pl_dbconn *c, const gw_number *n, const gw_in_request *req,
+                      gw_in_result *out);
+
+/* ---- ingest.c: the caller's data from the agent's ingest source ---- */
+
+/* Fetches what the agent's ingest_source_config (agent_config JSON, may be NULL) knows of the
+ * caller: a JSON object (owned by the caller) when the source answered one, else NULL with the
+ * reason in why ("" when the agent has no source). Blocks up to PL_INBOUND_INGEST_TIMEOUT_MS. */
+cJSON *gw_ingest_fetch(gw *g, const cJSON *agent_config, const char *caller, char *why, size_t cap);
+
+/* ---- inbound.c: the carriers' inbound voice webhooks ---- */
+int gw_cb_inbound_twilio(pl_req *r);
+int gw_cb_inbound_plivo(pl_req *r);
+int gw_cb_inbound_exotel(pl_req *r);
+/* The media stream of an inbound attempt ended (the carrier's stop or the socket's close): the
+ * call is over (docs/inbound.md, "The end of an inbound call"). Blocks on Postgres. */
+void gw_inbound_ended(gw *g, const char *execution_id, int attempt);
+
 /* ---- callbacks.c: HTTP handlers ---- */
+
+/* Reads a callback's form body into params (initialised here; free it in every case): 0, or the
+ * HTTP status to refuse it with (400 not form data, 413 too large, 500 unreadable). */
+int gw_read_form(pl_req *r, pl_form *params);
+/* The URL the carrier requested and signed: conf->public_url + raw path (+ "?" + query). */
+void gw_request_url(const pl_req *r, const gw_carrier_conf *conf, char *url, size_t cap);
 int gw_cb_twilio_status(pl_req *r);
 int gw_cb_twilio_answer(pl_req *r);
 int gw_cb_plivo_answer(pl_req *r);
@@ -304,6 +388,9 @@ int gw_cb_exotel_status(pl_req *r);
  * the REST request fails and this process holds the stream), after recording
  * hangup_by/hangup_reason so the final callback keeps them. */
 int gw_hangup(gw *g, pl_dbconn *c, const gw_attempt *a, const char *hangup_by, const char *reason);
+/* The carrier's REST hang-up of the attempt's call with the attempt's credential set: as
+ * gw_carrier.hangup, PL_ERR_IO (err says so) when that set is not configured. */
+int gw_carrier_hangup(gw *g, const gw_carrier *car, const gw_attempt *a, char *err, size_t cap);
 /* gw_hangup of attempt n (n < 0: the latest) of an execution when it is still live (a call that
  * is over is left alone, logged). PL_OK, PL_ERR_NOTFOUND, or PL_ERR_DB. */
 int gw_hangup_live(gw *g, const char *execution_id, int n, const char *hangup_by,

@@ -310,6 +310,8 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
     pthread_mutex_unlock(&m->mu);
     if (s->sink_self != NULL)
         m->sink->close(s->sink_self);
+    if (s->have_attempt && s->attempt.inbound) /* no carrier callback will say it is over */
+        gw_inbound_ended(m->g, s->attempt.execution_id, s->attempt.attempt);
     if (s->have_attempt) {
         PL_INFO("%s media stream of %s closed (%llu messages played out, %llu refused)",
                 s->car->name, s->attempt.execution_id, (unsigned long long)s->out.sent,
@@ -342,7 +344,7 @@ static int end_unserved(gw *g, const gw_carrier *car, gw_attempt *a, const char 
         return 0;
     char err[512];
     pl_metric_add(g->stats.hangups, 1);
-    if (car->hangup(&g->conf[car->id], a->call_id, err, sizeof(err)) != PL_OK) {
+    if (gw_carrier_hangup(g, car, a, err, sizeof(err)) != PL_OK) {
         PL_WARN("hang-up of %s after '%s' failed: %s; closing its stream", a->execution_id, reason,
                 err);
         return 0;

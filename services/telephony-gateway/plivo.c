@@ -198,6 +198,25 @@ static long plivo_answer(const gw_carrier_conf *c, const char *media_token, char
     return rc == 0 ? (long)len : -1;
 }
 
+/* Plivo writes numbers without the '+'. */
+static int plivo_inbound_parse(const pl_form *params, gw_inbound_call *out, char *why, size_t cap)
+{
+    return gw_inbound_fields(params, "CallUUID", "From", "To", NULL, out, why, cap);
+}
+
+static long plivo_inbound_answer(const gw_carrier_conf *c, const char *media_token, char *buf,
+                                 size_t cap)
+{
+    if (media_token != NULL)
+        return plivo_answer(c, media_token, buf, cap);
+    size_t len = 0;
+    int rc = gw_xml_append(buf, cap, &len,
+                           "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
+                           "<Hangup reason=\"rejected\"/></Response>",
+                           0);
+    return rc == 0 ? (long)len : -1;
+}
+
 static void plivo_media_parse(const cJSON *m, gw_media_msg *out)
 {
     static const struct {
@@ -285,6 +304,10 @@ const gw_carrier gw_plivo = {
     .parse = plivo_parse,
     .answer = plivo_answer,
     .answer_ctype = "application/xml",
+    .inbound_parse = plivo_inbound_parse,
+    .inbound_answer = plivo_inbound_answer,
+    .inbound_ctype = "application/xml",
+    .inbound_reject_status = 200,
     .media_parse = plivo_media_parse,
     .media_out = plivo_media_out,
     .media_out_min = 0,

@@ -1,6 +1,8 @@
 /* The gateway's configuration table. Every default points at the local stack and the carrier
  * fake (tests/fakes/carrier, http://127.0.0.1:8099, its default credentials). */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway.h"
@@ -78,6 +80,11 @@ const pl_cfg_opt gw_config_opts[] = {
      "nng address of the media relay endpoint pipeline workers answer to (port 0: any free one)"},
     {"PL_GATEWAY_RELAY_HOST", PL_CFG_STR, offsetof(gw_config, relay_host), "", 0, 0,
      "host workers reach the relay endpoint at (empty: its listen host, 127.0.0.1 for 0.0.0.0)"},
+    {"PL_INBOUND_BUSY_MESSAGE", PL_CFG_STR, offsetof(gw_config, busy_message),
+     "Sorry, all our lines are busy right now. Please call again later.", 0, 0,
+     "what an inbound caller hears when the account's concurrency cap is reached"},
+    {"PL_INBOUND_INGEST_TIMEOUT_MS", PL_CFG_INT, offsetof(gw_config, ingest_timeout_ms), "2000",
+     100, 10000, "deadline of the agent's ingest source request, per inbound call"},
 };
 const size_t gw_config_nopts = sizeof(gw_config_opts) / sizeof(gw_config_opts[0]);
 
@@ -128,4 +135,38 @@ int gw_config_carriers(gw *g, char *err, size_t cap)
         g->conf[i].ring_timeout_s = (int)c->ring_timeout_s;
     }
     return 0;
+}
+
+const gw_carrier_conf *gw_credentials(const gw *g, const gw_carrier *car, const char *ref,
+                                      gw_cred_buf *buf)
+{
+    if (ref == NULL || ref[0] == '\0' || strcmp(ref, "default") == 0)
+        return &g->conf[car->id];
+    char name[96];
+    int n = snprintf(name, sizeof(name), "PL_%s_CREDENTIALS_%s", car->name, ref);
+    if (n < 0 || n >= (int)sizeof(name))
+        return NULL;
+    for (char *p = name; *p != '\0'; p++)
+        *p = (char)toupper((unsigned char)*p);
+    const char *v = getenv(name);
+    if (v == NULL || strlen(v) >= sizeof(buf->text))
+        return NULL;
+    snprintf(buf->text, sizeof(buf->text), "%s", v);
+    /* account:token, or for Exotel sid:key:token (Basic auth is key:token there) */
+    char *account = buf->text, *second = strchr(account, ':');
+    if (second == NULL)
+        return NULL;
+    *second++ = '\0';
+    char *third = car->id == GW_EXOTEL ? strchr(second, ':') : NULL;
+    if (car->id == GW_EXOTEL && third == NULL)
+        return NULL;
+    if (third != NULL)
+        *third++ = '\0';
+    buf->conf = g->conf[car->id];
+    buf->conf.account = account;
+    buf->conf.user = third != NULL ? second : account;
+    buf->conf.secret = third != NULL ? third : second;
+    if (account[0] == '\0' || buf->conf.secret[0] == '\0')
+        return NULL;
+    return &buf->conf;
 }

@@ -72,4 +72,15 @@ void gw_stats_init(gw_stats *s)
     s->hangups = pl_metric_counter("pl_gateway_hangups_total", NULL,
                                    "hang-ups the gateway asked of a carrier");
     relay_stats_init(s);
+    static const char in[] = "pl_gateway_inbound_calls_total";
+    static const char in_help[] =
+        "inbound voice webhooks by carrier and result (busy: over the account's cap; "
+        "rejected: the reason is logged)";
+    for (int i = 0; i < GW_NCARRIERS; i++) {
+        s->in_accepted[i] = by_carrier(in, i, "accepted", in_help);
+        s->in_busy[i] = by_carrier(in, i, "busy", in_help);
+        s->in_repeated[i] = by_carrier(in, i, "repeated", in_help);
+        s->in_rejected[i] = by_carrier(in, i, "rejected", in_help);
+        s->in_forged[i] = by_carrier(in, i, "forged", in_help);
+    }
 }

@@ -151,6 +151,26 @@ static long twilio_answer(const gw_carrier_conf *c, const char *media_token, cha
     return rc == 0 ? (long)len : -1;
 }
 
+static int twilio_inbound_parse(const pl_form *params, gw_inbound_call *out, char *why, size_t cap)
+{
+    return gw_inbound_fields(params, "CallSid", "From", "To", NULL, out, why, cap);
+}
+
+/* <Reject> refuses the call before it is answered: the caller hears the carrier's busy or
+ * "cannot be completed" tone and nothing is billed. */
+static long twilio_inbound_answer(const gw_carrier_conf *c, const char *media_token, char *buf,
+                                  size_t cap)
+{
+    if (media_token != NULL)
+        return twilio_answer(c, media_token, buf, cap);
+    size_t len = 0;
+    int rc = gw_xml_append(buf, cap, &len,
+                           "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
+                           "<Reject reason=\"rejected\"/></Response>",
+                           0);
+    return rc == 0 ? (long)len : -1;
+}
+
 static void twilio_media_parse(const cJSON *m, gw_media_msg *out)
 {
     static const struct {
@@ -212,6 +232,10 @@ const gw_carrier gw_twilio = {
     .parse = twilio_parse,
     .answer = twilio_answer,
     .answer_ctype = "text/xml",
+    .inbound_parse = twilio_inbound_parse,
+    .inbound_answer = twilio_inbound_answer,
+    .inbound_ctype = "text/xml",
+    .inbound_reject_status = 200,
     .media_parse = twilio_media_parse,
     .media_out = twilio_media_out,
     .media_out_min = 0,

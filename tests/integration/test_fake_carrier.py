@@ -1086,3 +1086,426 @@ def test_callee_voice_and_control_api(ctx):
     assert rec["hangup_by"] == "callee" and rec["media"]["closed_by"] == "carrier", rec
     assert fake(ctx, "POST", f"/_fake/calls/{sid}/hangup").status == 409
     assert fake(ctx, "GET", "/_fake/calls/CAnope").status == 404
+
+
+# ------------------------------------------------------------------------------------------------
+# Inbound calls: the fake rings our inbound URL as each carrier does (README "Inbound calls").
+# "Our server" is the same Peer: it answers the voice webhook and accepts the media WebSocket.
+
+CALLER = "+15551230001"
+OURS = "+15005550006"
+TW_PARAMS = ("AccountSid", "ApiVersion", "CallSid", "CallStatus", "Called", "Caller", "Direction",
+             "From", "To")
+
+
+def inbound(ctx, **req):
+    return fake(ctx, "POST", "/_fake/inbound", body=req)
+
+
+def inbound_call(ctx, **req):
+    r = inbound(ctx, **req)
+    assert r.status == 201 and r.json["provider"] == req["provider"], r
+    return r.json["call_id"]
+
+
+def doc_route(ctx, path, doc, status=200, ctype="text/xml"):
+    ctx.peer.routes[path] = lambda r: (status, doc, ctype)
+
+
+def twilio_sig_ok(peer, r):
+    got = r["headers"].get("x-twilio-signature")
+    return got == twilio_expected(D["twilio_token"], peer.url(r["target"]), r["params"])
+
+
+def plivo_sig_ok(peer, r):
+    h = r["headers"]
+    nonce = h.get("x-plivo-signature-v3-nonce")
+    return bool(nonce) and plivo_expected(D["plivo_token"], peer.url(r["target"]), r["params"],
+                                          nonce) in h.get("x-plivo-signature-v3", "").split(",")
+
+
+def test_inbound_signature_checkers_match_vectors(ctx):
+    # the checks used on the inbound webhooks are this file's own code: hold them to the
+    # computed vectors of providers.md sections 1 and 2 first
+    assert twilio_expected("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", [
+        ("CallSid", "CA1234567890ABCDE"), ("Caller", "+12349013030"), ("Digits", "1234"),
+        ("From", "+12349013030"), ("To", "+18005551212")]) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    assert plivo_expected("MYTOKEN", "https://example.com/answer/", [
+        ("CallUUID", "abc"), ("From", "14155550100")], "12345") == \
+        "QG9pb3obHhjArnDrOd2tWKf4rAcpB/KjF6sl21j21oA="
+
+
+def test_inbound_request_checked(ctx):
+    ok = {"provider": "twilio", "url": ctx.peer.url("/in/never"), "from": CALLER, "to": OURS}
+    cases = [
+        ({"provider": "sip"}, "provider"), ({"provider": None}, "provider"),
+        ({"url": "ftp://x/y"}, "url"), ({"url": None}, "url"),
+        ({"from": "15551230001"}, "from"), ({"to": "+0123"}, "to"), ({"to": 15005550006}, "to"),
+        ({"script": {"tone_hz": 400}}, "script"), ({"script": [{"volume": 3}]}, "script"),
+        ({"signature": "forged"}, "signature"), ({"hangup_after_ms": -1}, "hangup_after_ms"),
+        ({"hangup_after_ms": "500"}, "hangup_after_ms"), ({"hangup_after": 500}, "hangup_after"),
+    ]
+    before = fake(ctx, "GET", "/_fake/health").json["calls"]
+    for change, field in cases:
+        r = inbound(ctx, **{**ok, **change})
+        assert r.status == 400, (change, r)
+        assert r.json["field"] == field and r.json["error"].startswith(field + ":"), r.json
+    r = fake(ctx, "POST", "/_fake/inbound", body=[ok])
+    assert r.status == 400 and "JSON object" in r.json["error"], r
+    assert fake(ctx, "GET", "/_fake/health").json["calls"] == before
+    assert not ctx.peer.reqs("/in/never")
+
+
+def test_inbound_twilio_stream_and_rest_hangup(ctx):
+    peer = ctx.peer
+    doc_route(ctx, "/in/tw/n1", '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
+              '<Stream url="' + peer.url("/media/in/tw", "ws") + '"><Parameter name="token" '
+              'value="tok-in"/><Parameter name="number_id" value="n1"/></Stream></Connect>'
+              '</Response>')
+    peer.expect_ws("/media/in/tw")
+    sid = inbound_call(ctx, provider="twilio", url=peer.url("/in/tw/n1"), **{"from": CALLER},
+                       to=OURS, script=[{"silence_ms": 200}, {"tone_hz": 500, "ms": 600}])
+    assert re.fullmatch(r"CA[0-9a-f]{32}", sid), sid
+    hook = peer.wait("/in/tw/n1")[0]
+    assert hook["method"] == "POST", hook
+    assert hook["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    assert hook["p"] == {"AccountSid": D["twilio_sid"], "ApiVersion": "2010-04-01",
+                         "CallSid": sid, "CallStatus": "ringing", "Called": OURS,
+                         "Caller": CALLER, "Direction": "inbound", "From": CALLER,
+                         "To": OURS}, hook["p"]
+    assert [k for k, _ in hook["params"]] == list(TW_PARAMS)
+    check_twilio_sig(peer, hook)
+
+    ws = peer.accept_ws("/media/in/tw")
+    assert ws.req["headers"].get("x-twilio-signature") == twilio_expected(
+        D["twilio_token"], peer.url("/media/in/tw", "ws"), [])
+    _, first = ws.wait(lambda m: True)
+    assert first == {"event": "connected", "protocol": "Call", "version": "1.0.0"}, first
+    _, start = ws.wait_event("start")
+    st = start["start"]
+    assert st["callSid"] == sid and st["accountSid"] == D["twilio_sid"], st
+    assert st["customParameters"] == {"token": "tok-in", "number_id": "n1"}, st
+    assert st["mediaFormat"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+    stream_sid = start["streamSid"]
+
+    # the Call resource says inbound; the record too, streamed and not settled
+    r = fake(ctx, "GET", f"{TW_CALLS}/{sid}.json", auth=TW_AUTH)
+    assert r.status == 200 and r.json["direction"] == "inbound", r
+    assert r.json["status"] == "in-progress" and r.json["from"] == CALLER and r.json["to"] == OURS
+    rec = call_record(ctx, sid)
+    assert rec["direction"] == "inbound" and rec["settled"] is False, rec
+    inb = rec["inbound"]
+    assert inb["outcome"] == "streamed" and inb["reject_reason"] is None, inb
+    wh = inb["webhook"]
+    assert wh["url"] == peer.url("/in/tw/n1") and wh["method"] == "POST", wh
+    assert wh["http_status"] == 200 and wh["error"] is None and wh["ms"] > 0, wh
+    assert wh["params"] == hook["p"] and "<Connect>" in wh["response"], wh
+    assert wh["headers"]["X-Twilio-Signature"] == hook["headers"]["x-twilio-signature"]
+
+    # the caller speaks its script at real time: 200 ms of silence, then 500 Hz
+    ws.wait(lambda m: m.get("event") == "media" and m["media"]["chunk"] == "40", timeout=3)
+    media = ws.events("media")
+    assert rms_and_crossings(callee_audio(media, 1, 9))[0] < 50
+    rms, zc = rms_and_crossings(callee_audio(media, 12, 38))
+    assert rms > 3000 and 900 < zc < 1100, (rms, zc)
+    check_media_pacing([(t, int(m["media"]["timestamp"])) for t, m in media], 20)
+    # what we say is recorded; marks come back
+    ours = carrier.ulaw_encode(tone_pcm(900, 400, 8000))
+    for i in range(0, len(ours), 160):
+        ws.send({"event": "media", "streamSid": stream_sid,
+                 "media": {"payload": base64.b64encode(ours[i:i + 160]).decode()}})
+    ws.send({"event": "mark", "streamSid": stream_sid, "mark": {"name": "in1"}})
+    ws.wait_event("mark", timeout=3, mark__name="in1")
+
+    # the gateway hangs up an inbound call over REST: stop, close, no status callbacks
+    r = fake(ctx, "POST", f"{TW_CALLS}/{sid}.json", form=[("Status", "completed")], auth=TW_AUTH)
+    assert r.status == 200 and r.json["status"] == "completed", r
+    _, stop = ws.wait_event("stop", timeout=2)
+    assert stop["stop"] == {"accountSid": D["twilio_sid"], "callSid": sid}, stop
+    assert ws.closed.wait(2) and ws.close_code == 1000
+    ws.done.set()
+    rec = wait_ended(ctx, sid)
+    assert rec["status"] == "completed" and rec["hangup_by"] == "api", rec
+    assert rec["inbound"]["outcome"] == "streamed" and rec["media"]["violations"] == []
+    assert [c["kind"] for c in rec["callbacks"]] == ["webhook"], rec["callbacks"]
+    assert len(peer.reqs("/in/tw/n1")) == 1
+    rate, heard = read_wav(os.path.join(ctx.fake.record_dir, f"{sid}.wav"))
+    assert rate == 8000 and rec["recording"].endswith(f"{sid}.wav")
+    assert carrier.ulaw_decode(ours) in heard
+    r = fake(ctx, "POST", f"{TW_CALLS}/{sid}.json", form=[("Status", "completed")], auth=TW_AUTH)
+    assert r.status == 404 and r.json["code"] == 20404, r
+
+
+def test_inbound_plivo_stream_and_delete(ctx):
+    peer, caller = ctx.peer, "+15551230002"
+    # no script in the request: the caller speaks the one registered for its number
+    r = fake(ctx, "POST", "/_fake/voices", body={"number": caller,
+                                                  "script": [{"tone_hz": 700, "ms": 800}]})
+    assert r.status == 200, r
+    doc_route(ctx, "/in/pl/n2", '<Response><Stream bidirectional="true" keepCallAlive="true" '
+              'contentType="audio/x-mulaw;rate=8000">' + peer.url("/media/in/pl/tok-2", "ws")
+              + "</Stream></Response>", ctype="application/xml")
+    peer.expect_ws("/media/in/pl/tok-2")
+    uuid_ = inbound_call(ctx, provider="plivo", url=peer.url("/in/pl/n2?v=1"),
+                         **{"from": caller}, to=OURS)
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", uuid_)
+    hook = peer.wait("/in/pl/n2")[0]
+    assert hook["method"] == "POST" and hook["query"] == "v=1", hook
+    p = hook["p"]
+    assert re.fullmatch(r"[0-9a-f-]{36}", p.pop("ALegRequestUUID")) and p == {
+        "CallUUID": uuid_, "From": caller[1:], "To": OURS[1:], "CallStatus": "ringing",
+        "Direction": "inbound", "CallerName": caller[1:], "ALegUUID": uuid_,
+        "Event": "StartApp"}, p
+    check_plivo_sig(peer, hook)  # V3 and Ma-V3, over the URL with its query string
+
+    ws = peer.accept_ws("/media/in/pl/tok-2")
+    _, start = ws.wait(lambda m: True)
+    assert start["event"] == "start" and start["sequenceNumber"] == 1, start
+    st = start["start"]
+    assert st["callId"] == uuid_ and st["accountId"] == D["plivo_id"], st
+    assert st["mediaFormat"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000}, st
+    ws.wait(lambda m: m.get("event") == "media" and m["media"]["chunk"] == 35, timeout=3)
+    pl = [carrier.ulaw_decode(base64.b64decode(m["media"]["payload"]))
+          for _, m in ws.events("media")]
+    rms, zc = rms_and_crossings(b"".join(pl[2:30]))
+    assert rms > 3000 and 1300 < zc < 1500, (rms, zc)
+    r = fake(ctx, "GET", f"{PL_CALL}{uuid_}/", auth=PL_AUTH)
+    assert r.status == 200 and r.json["call_direction"] == "inbound", r
+    assert r.json["call_status"] == "in-progress", r
+
+    # DELETE ends an inbound call: the socket closes without a stop event
+    assert fake(ctx, "DELETE", f"{PL_CALL}{uuid_}/", auth=PL_AUTH).status == 204
+    assert ws.closed.wait(2) and ws.close_code == 1000
+    ws.done.set()
+    assert not ws.events("stop")
+    rec = wait_ended(ctx, uuid_)
+    assert rec["hangup_by"] == "api" and rec["inbound"]["outcome"] == "streamed", rec
+    assert rec["ids"]["call_uuid"] == uuid_ and rec["from"] == caller, rec
+    assert len(peer.reqs("/in/pl/n2")) == 1  # no hangup callback
+    assert fake(ctx, "DELETE", f"{PL_CALL}{uuid_}/", auth=PL_AUTH).status == 404
+    assert os.path.exists(os.path.join(ctx.fake.record_dir, f"{uuid_}.wav"))
+
+
+def test_inbound_exotel_get_and_caller_hangup(ctx):
+    peer = ctx.peer
+    frm, to = "+919876543210", "+918047491899"
+    ws_url = peer.url("/media/in/ex", "ws") + "?sample-rate=16000&token=abc"
+    doc_route(ctx, "/in/ex/n3/s3cret", json.dumps({"url": ws_url}), ctype="application/json")
+    peer.expect_ws("/media/in/ex")
+    url = f"http://key1:tok%401@127.0.0.1:{peer.port}/in/ex/n3/s3cret?src=flow"
+    sid = inbound_call(ctx, provider="exotel", url=url, **{"from": frm}, to=to,
+                       hangup_after_ms=1200, script=[{"tone_hz": 400, "ms": 1000}])
+    assert re.fullmatch(r"[0-9a-f]{32}", sid), sid
+    hook = peer.wait("/in/ex/n3/s3cret")[0]
+    assert hook["method"] == "GET", hook
+    assert hook["headers"].get("authorization") == basic("key1", "tok@1"), hook["headers"]
+    assert not any(h.startswith(("x-twilio", "x-plivo")) for h in hook["headers"])
+    assert [k for k, _ in hook["params"]] == [
+        "src", "CallSid", "CallFrom", "CallTo", "Direction", "Created", "CurrentTime",
+        "StartTime", "CallType", "flow_id", "tenant_id", "CustomField"], hook["params"]
+    p = hook["p"]
+    assert p["src"] == "flow" and p["CallSid"] == sid, p
+    assert p["CallFrom"] == "09876543210" and p["CallTo"] == "08047491899", p  # national form
+    assert p["Direction"] == "incoming" and p["CallType"] == "call-attempt", p
+    for k in ("Created", "CurrentTime", "StartTime"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", p[k]), (k, p[k])
+    assert p["flow_id"].isdigit() and p["tenant_id"].isdigit() and p["CustomField"] == "", p
+
+    ws = peer.accept_ws("/media/in/ex")
+    assert ws.req["query"] == "sample-rate=16000&token=abc"
+    _, first = ws.wait(lambda m: True)
+    assert first == {"event": "connected"}, first
+    _, start = ws.wait_event("start")
+    ss = start["start"]
+    assert ss["call_sid"] == sid and ss["from"] == frm and ss["to"] == to, ss  # E.164 here
+    assert ss["custom_parameters"] == {"token": "abc"}, ss
+    assert ss["media_format"]["sample_rate"] == "16000", ss
+    ours = tone_pcm(650, 300, 16000)
+    for i in range(0, len(ours), 3200):
+        ws.send({"event": "media", "stream_sid": start["stream_sid"],
+                 "media": {"payload": base64.b64encode(ours[i:i + 3200]).decode()}})
+    # the caller hangs up 1.2 s into the stream: stop (callended), then the close
+    t_stop, stop = ws.wait_event("stop", timeout=4)
+    assert stop["stop"] == {"call_sid": sid, "account_sid": D["exotel_sid"],
+                            "reason": "callended"}, stop
+    assert ws.closed.wait(2)
+    ws.done.set()
+    media = ws.events("media")
+    assert 6 <= len(media) <= 14, len(media)  # 100 ms chunks for about 1.2 s
+    for _, m in media:
+        assert len(base64.b64decode(m["media"]["payload"])) == 3200
+    rec = wait_ended(ctx, sid)
+    assert rec["hangup_by"] == "caller" and rec["inbound"]["outcome"] == "streamed", rec
+    assert rec["inbound"]["webhook"]["headers"]["Authorization"] == basic("key1", "tok@1")
+    r = fake(ctx, "GET", f"/v1/Accounts/{D['exotel_sid']}/Calls/{sid}.json", auth=EX_AUTH)
+    c = r.json["Call"]
+    assert c["Direction"] == "inbound" and c["From"] == frm and c["To"] == to, c
+    rate, heard = read_wav(os.path.join(ctx.fake.record_dir, f"{sid}.wav"))
+    assert rate == 16000 and ours in heard
+
+    # a wrong URL secret: our server answers 403, the call ends there
+    doc_route(ctx, "/in/ex/n3/wrong", '{"error":"forbidden"}', status=403,
+              ctype="application/json")
+    sid = inbound_call(ctx, provider="exotel", url=peer.url("/in/ex/n3/wrong"),
+                       **{"from": CALLER}, to=to)
+    rec = wait_ended(ctx, sid)
+    inb = rec["inbound"]
+    assert inb["outcome"] == "refused" and inb["webhook"]["http_status"] == 403, inb
+    assert inb["webhook"]["response"] == '{"error":"forbidden"}'
+    hook = peer.wait("/in/ex/n3/wrong")[0]
+    assert hook["p"]["CallFrom"] == CALLER and "authorization" not in hook["headers"]
+    assert rec["media"] is None and rec["recording"] is None, rec
+
+
+def test_inbound_rejected_refused_and_said(ctx):
+    peer = ctx.peer
+    peer.expect_ws("/media/in/never")
+    stream = ('<Connect><Stream url="' + peer.url("/media/in/never", "ws")
+              + '"/></Connect>')
+    doc_route(ctx, "/in/rej/busy", f'<Response><Reject reason="busy"/>{stream}</Response>')
+    doc_route(ctx, "/in/rej/plain", "<Response><Reject/></Response>")
+    doc_route(ctx, "/in/rej/plivo", '<Response><Hangup reason="rejected"/></Response>')
+    doc_route(ctx, "/in/rej/403", "forbidden", status=403, ctype="text/plain")
+    doc_route(ctx, "/in/rej/say", "<Response><Say>hello there</Say><Hangup/></Response>")
+    doc_route(ctx, "/in/rej/garbage", "<Response><Connect>")
+    t0 = time.monotonic()
+    calls = {
+        "busy": ("twilio", peer.url("/in/rej/busy")),
+        "plain": ("twilio", peer.url("/in/rej/plain")),
+        "plivo": ("plivo", peer.url("/in/rej/plivo")),
+        "403": ("twilio", peer.url("/in/rej/403")),
+        "down": ("twilio", "http://127.0.0.1:1/in/nobody"),
+        "say": ("twilio", peer.url("/in/rej/say")),
+        "garbage": ("plivo", peer.url("/in/rej/garbage")),
+    }
+    ids = {k: inbound_call(ctx, provider=prov, url=url, **{"from": CALLER}, to=OURS)
+           for k, (prov, url) in calls.items()}
+    recs = {k: wait_ended(ctx, sid) for k, sid in ids.items()}
+    assert time.monotonic() - t0 < 4
+
+    def outcome(k):
+        inb = recs[k]["inbound"]
+        return inb["outcome"], inb["reject_reason"], recs[k]["status"]
+
+    assert outcome("busy") == ("rejected", "busy", "busy")
+    assert outcome("plain") == ("rejected", "rejected", "no-answer")
+    assert outcome("plivo") == ("rejected", "rejected", "no-answer")
+    assert outcome("403") == ("refused", None, "failed")
+    assert recs["403"]["inbound"]["webhook"]["response"] == "forbidden"
+    assert outcome("down") == ("error", None, "failed")
+    assert recs["down"]["inbound"]["webhook"]["error"], recs["down"]["inbound"]
+    assert outcome("garbage")[0] == "error" and recs["garbage"]["notes"], recs["garbage"]
+    # no WebSocket for any of them; a rejected call was never answered
+    assert not peer.reqs("/media/in/never")
+    for k in ("busy", "plain", "plivo"):
+        assert recs[k]["answered_at"] is None and recs[k]["duration"] == 0, recs[k]
+        assert recs[k]["media"] is None and recs[k]["recording"] is None
+    # <Say> is noted and, through --voice-cmd, is what the caller heard (11 chars: 440 ms)
+    say = recs["say"]
+    assert say["inbound"]["said"] == ["hello there"], say["inbound"]
+    assert say["inbound"]["outcome"] == "hung_up" and say["answered_at"], say
+    rate, heard = read_wav(say["recording"])
+    assert rate == 8000 and 0.42 <= len(heard) / 16000 <= 0.46, len(heard)
+    rms, zc = rms_and_crossings(heard[800:6400])
+    assert rms > 5000 and 560 < zc < 640, (rms, zc)
+
+
+def test_inbound_signature_modes(ctx):
+    peer = ctx.peer
+
+    def guarded(check, reject):
+        # answers as our gateway would: 403 to a webhook whose signature does not verify
+        return lambda r: (200, f"<Response>{reject}</Response>", "text/xml") if check(peer, r) \
+            else (403, "bad signature", "text/plain")
+
+    peer.routes["/in/sig/tw"] = guarded(twilio_sig_ok, "<Reject/>")
+    peer.routes["/in/sig/pl"] = guarded(plivo_sig_ok, '<Hangup reason="rejected"/>')
+    doc_route(ctx, "/in/sig/ex", "{}", status=403, ctype="application/json")
+    urls = {"twilio": peer.url("/in/sig/tw"), "plivo": peer.url("/in/sig/pl"),
+            "exotel": f"http://key1:pw1@127.0.0.1:{peer.port}/in/sig/ex"}
+    outcome, headers = {}, {}
+    for prov, url in urls.items():
+        for mode in ("valid", "none", "bad"):
+            sid = inbound_call(ctx, provider=prov, url=url, **{"from": CALLER}, to=OURS,
+                               signature=mode)
+            outcome[prov, mode] = wait_ended(ctx, sid)["inbound"]["outcome"]
+            hook = [r for r in peer.reqs("/in/sig/")
+                    if sid in (r["p"].get("CallSid"), r["p"].get("CallUUID"))]
+            assert len(hook) == 1, hook
+            headers[prov, mode] = hook[0]["headers"]
+    for prov in ("twilio", "plivo"):
+        assert outcome[prov, "valid"] == "rejected", (prov, outcome)
+        assert outcome[prov, "none"] == outcome[prov, "bad"] == "refused", (prov, outcome)
+    assert "x-twilio-signature" not in headers["twilio", "none"]
+    assert headers["twilio", "bad"]["x-twilio-signature"]  # present, but forged
+    assert not any(h.startswith("x-plivo") for h in headers["plivo", "none"])
+    bad = headers["plivo", "bad"]
+    assert bad["x-plivo-signature-v3"] and bad["x-plivo-signature-ma-v3"] and \
+        bad["x-plivo-signature-v3-nonce"], bad
+    # Exotel signs nothing: "signature" decides the Basic header from the URL's user:password
+    assert headers["exotel", "valid"]["authorization"] == basic("key1", "pw1")
+    assert "authorization" not in headers["exotel", "none"]
+    assert headers["exotel", "bad"]["authorization"] not in (None, basic("key1", "pw1"))
+
+
+def test_inbound_hangup_while_ringing(ctx):
+    peer = ctx.peer
+    peer.expect_ws("/media/in/late")
+    late = ('<Response><Connect><Stream url="' + peer.url("/media/in/late", "ws")
+            + '"/></Connect></Response>')
+
+    def slow(r):  # our server takes its time; the call is hung up meanwhile
+        time.sleep(0.6)
+        return 200, late, "text/xml"
+    peer.routes["/in/slow"] = slow
+    tw = inbound_call(ctx, provider="twilio", url=peer.url("/in/slow"), **{"from": CALLER},
+                      to=OURS)
+    pl = inbound_call(ctx, provider="plivo", url=peer.url("/in/slow"), **{"from": CALLER},
+                      to=OURS)  # the document is never run: no matter that it is TwiML
+    peer.wait("/in/slow", lambda rs: len(rs) >= 2)
+    r = fake(ctx, "GET", f"{TW_CALLS}/{tw}.json", auth=TW_AUTH)
+    assert r.json["status"] == "ringing" and r.json["direction"] == "inbound", r.json
+    r = fake(ctx, "POST", f"{TW_CALLS}/{tw}.json", form=[("Status", "completed")], auth=TW_AUTH)
+    assert r.status == 200 and r.json["status"] == "canceled", r
+    assert fake(ctx, "POST", f"/_fake/calls/{pl}/hangup").status == 200  # the caller gives up
+    a, b = wait_ended(ctx, tw), wait_ended(ctx, pl)
+    assert (a["status"], a["hangup_by"], a["inbound"]["outcome"]) == \
+        ("canceled", "api", "hung_up"), a
+    assert (b["hangup_by"], b["inbound"]["outcome"]) == ("caller", "hung_up"), b
+    assert a["answered_at"] is None and a["media"] is None
+    assert not peer.reqs("/media/in/late")
+
+
+def test_inbound_health_reset_and_caller_control(ctx):
+    peer = ctx.peer
+    doc_route(ctx, "/in/live", '<Response><Connect><Stream url="'
+              + peer.url("/media/in/live", "ws") + '"/></Connect></Response>')
+    peer.expect_ws("/media/in/live")
+    sid = inbound_call(ctx, provider="twilio", url=peer.url("/in/live"), **{"from": CALLER},
+                       to=OURS)
+    ws = peer.accept_ws("/media/in/live")
+    _, start = ws.wait_event("start")
+    # the control API drives the caller as it drives a callee
+    assert fake(ctx, "POST", f"/_fake/calls/{sid}/dtmf", body={"digit": "7"}).status == 200
+    _, d = ws.wait_event("dtmf")
+    assert d["dtmf"]["digit"] == "7", d
+    h = fake(ctx, "GET", "/_fake/health").json
+    assert h["inbound_calls"] >= 1 and h["live_calls"] >= 1, h
+    summary = [c for c in fake(ctx, "GET", "/_fake/calls").json if c["sid"] == sid]
+    assert summary and summary[0]["direction"] == "inbound" and \
+        summary[0]["outcome"] == "streamed" and summary[0]["from"] == CALLER, summary
+    # outbound summaries and records keep their shape: no direction, no inbound
+    out = twilio_dial(ctx, "+15005550007", "shape", events=[]).json["sid"]
+    summary = [c for c in fake(ctx, "GET", "/_fake/calls").json if c["sid"] == out]
+    assert summary and "direction" not in summary[0], summary
+    rec = wait_ended(ctx, out)
+    assert "direction" not in rec and "inbound" not in rec, rec
+    # a reset drops inbound calls with the rest: the live one ends without a stop event
+    r = fake(ctx, "POST", "/_fake/reset")
+    assert r.status == 200 and r.json["dropped_calls"] >= 1, r
+    assert ws.closed.wait(3)
+    ws.done.set()
+    assert not ws.events("stop")
+    h = fake(ctx, "GET", "/_fake/health").json
+    assert h["inbound_calls"] == 0 and h["calls"] == 0, h
+    assert fake(ctx, "GET", f"/_fake/calls/{sid}").status == 404

@@ -786,11 +786,68 @@ def test_webhook_operations(ctx):
     call(ctx, "POST", t, ids, expect=409)
 
 
+def test_phone_number_and_inbound_operations(ctx):
+    """docs/inbound.md, "Phone numbers (api)": a body that is not JSON answers 400, a field or
+    path id that fails validation 422, as everywhere in the api."""
+    t = "/phone-numbers"
+    n = call(ctx, "POST", t, body=request_example(ctx, "POST", t), expect=201).json
+    call(ctx, "POST", t, body=request_example(ctx, "POST", t), expect=409)
+    small = {"phone_number": "+14155550124", "telephony_provider": "exotel"}
+    call(ctx, "POST", t, body=small, key=None, expect=401)
+    call(ctx, "POST", t, raw=b"{nope", expect=400)
+    r = call(ctx, "POST", t, body={**small, "telephony_provider": "vonage"}, expect=422)
+    assert r.json["message"].startswith("telephony_provider"), r
+    call(ctx, "POST", t, raw=BIG, expect=413)
+    exotel = call(ctx, "POST", t, body=small, expect=201).json
+
+    r = call(ctx, "GET", "/phone-numbers/all", expect=200)
+    assert [x["id"] for x in r.json] == [exotel["id"], n["id"]], r
+    call(ctx, "GET", "/phone-numbers/all", key=None, expect=401)
+
+    t = "/phone-numbers/{phone_number_id}"
+    assert call(ctx, "GET", t, {"phone_number_id": n["id"]}, expect=200).json == n
+    call(ctx, "GET", t, {"phone_number_id": n["id"]}, key=None, expect=401)
+    call(ctx, "GET", t, {"phone_number_id": MISSING}, expect=404)
+    call(ctx, "GET", t, {"phone_number_id": "not-an-id"}, expect=422)
+
+    agent = new_agent(ctx)
+    t = "/inbound/setup"
+    body = {**request_example(ctx, "POST", t), "agent_id": agent, "phone_number_id": n["id"]}
+    r = call(ctx, "POST", t, body=body, expect=200)
+    assert r.json["url"].endswith("/inbound/twilio/" + n["id"]), r
+    r = call(ctx, "POST", t, body={**body, "phone_number_id": exotel["id"]}, expect=200)
+    assert "/inbound/exotel/" + exotel["id"] + "/" in r.json["url"], r
+    got = call(ctx, "GET", "/phone-numbers/{phone_number_id}", {"phone_number_id": n["id"]},
+               expect=200).json
+    assert got["agent_id"] == agent, got
+    call(ctx, "POST", t, body=body, key=None, expect=401)
+    r = call(ctx, "POST", t, body={**body, "ivr_config": {"enabled": True}}, expect=422)
+    call(ctx, "POST", t, raw=b"[1]", expect=400)
+    assert r.json["message"].startswith("ivr_config"), r
+    call(ctx, "POST", t, body={**body, "agent_id": MISSING}, expect=404)
+    call(ctx, "POST", t, raw=BIG, expect=413)
+
+    t = "/inbound/unlink"
+    body = {**request_example(ctx, "POST", t), "phone_number_id": n["id"]}
+    assert call(ctx, "POST", t, body=body, expect=200).json["url"] is None
+    call(ctx, "POST", t, body=body, key=None, expect=401)
+    call(ctx, "POST", t, body={}, expect=422)
+    call(ctx, "POST", t, raw=b"{nope", expect=400)
+    call(ctx, "POST", t, body={"phone_number_id": MISSING}, expect=404)
+    call(ctx, "POST", t, raw=BIG, expect=413)
+
+    t = "/phone-numbers/{phone_number_id}"
+    call(ctx, "DELETE", t, {"phone_number_id": n["id"]}, key=None, expect=401)
+    call(ctx, "DELETE", t, {"phone_number_id": n["id"]}, expect=200)
+    call(ctx, "DELETE", t, {"phone_number_id": n["id"]}, expect=404)
+    call(ctx, "DELETE", t, {"phone_number_id": "x"}, expect=422)
+
+
 def test_other_methods_on_documented_paths(ctx):
     """A method the document does not list on a documented path answers 405 with the error
     body; an undocumented path answers 404."""
     fill = {"agent_id": MISSING, "execution_id": MISSING, "batch_id": MISSING_BATCH,
-            "event_id": "1"}
+            "event_id": "1", "phone_number_id": MISSING}
     templates = {p: re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)) + "$")
                  for p in ctx.spec["paths"]}
     checked = 0

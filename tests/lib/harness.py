@@ -96,9 +96,12 @@ class Suite:
         e.update({k: str(v) for k, v in extra.items()})
         return e
 
-    def start_api(self, name="api", **extra):
-        """Starts an api replica; the first one is the default target of http()."""
+    def start_api(self, name="api", avoid=(), **extra):
+        """Starts an api replica; the first one is the default target of http(). avoid: ports
+        handed out but not bound yet (another service's), which the api must not take."""
         port = stack.free_port()
+        while port in avoid:
+            port = stack.free_port()
         svc = Service(name, self.env(PL_API_PORT=port, **extra), port, self.workdir,
                       binary="api").start()
         self.services[name] = svc

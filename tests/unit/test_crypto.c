@@ -1,6 +1,7 @@
 /* crypto: hashes, MACs, random tokens. */
 #include "check.h"
 #include "crypto.h"
+#include "validate.h"
 
 static void sha256_vector(void)
 {
@@ -29,9 +30,19 @@ static void random_and_compare(void)
     CHECK(!pl_secure_equal("abc", "abcd"));
 }
 
+static void uuid_v4_form(void)
+{
+    char a[37], b[37];
+    CHECK(pl_uuid_v4(a) == 0 && pl_uuid_v4(b) == 0);
+    CHECK(pl_is_uuid(a) && strcmp(a, b) != 0);
+    CHECK(a[14] == '4');                                                 /* version */
+    CHECK(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b'); /* variant */
+}
+
 int main(void)
 {
     RUN(sha256_vector);
+    RUN(uuid_v4_form);
     RUN(hmac_rfc4231_case2);
     RUN(random_and_compare);
     return check_summary();

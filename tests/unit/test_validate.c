@@ -94,9 +94,23 @@ static void checked_integers(void)
     CHECK(pl_parse_int("99999999999999999999", 0, 100, 7, &v) != 0);
 }
 
+static void uuid_canonical(void)
+{
+    char out[37];
+    CHECK(pl_uuid_canon("3C90C3CC0D444B5088888DD25736052A", out) == 0);
+    CHECK_STR(out, "3c90c3cc-0d44-4b50-8888-8dd25736052a");
+    CHECK(pl_uuid_canon("3c90c3cc-0D44-4b50-8888-8dd25736052a", out) == 0);
+    CHECK_STR(out, "3c90c3cc-0d44-4b50-8888-8dd25736052a");
+    CHECK(pl_uuid_canon("3c90c3cc0d444b5088888dd25736052", out) != 0);     /* 31 digits */
+    CHECK(pl_uuid_canon("3c90c3cc0d444b5088888dd25736052g", out) != 0);    /* not hex */
+    CHECK(pl_uuid_canon("3c90c3cc-0d444b50-8888-8dd25736052a", out) != 0); /* dashes misplaced */
+    CHECK(pl_uuid_canon("", out) != 0);
+}
+
 int main(void)
 {
     RUN(uuid_forms);
+    RUN(uuid_canonical);
     RUN(e164_numbers);
     RUN(http_urls);
     RUN(iso8601_variants);

@@ -6,7 +6,9 @@ dialled number's last four digits choose (docs/dialing.md, "The carrier fake"), 
 carriers' status callbacks (signed the way each carrier signs them), fetches TwiML / answer XML,
 and opens the media WebSocket to the URL it names, speaking that carrier's message set
 (/work/shared/reference/providers.md sections 1-3 and 7). A JSON control API under /_fake/
-lets tests see every dial and every call. Standard library only (Python 3.11).
+lets tests see every dial and every call, and place inbound calls (POST /_fake/inbound: the
+carrier calls our number's voice webhook, signed, and streams if the answer says so). Standard
+library only (Python 3.11).
 
 One asyncio event loop runs the HTTP server (carrier REST and control API), every call's
 lifecycle (one task per call: its callbacks one after another) and the outgoing requests, over
@@ -43,7 +45,7 @@ import traceback
 import uuid
 import xml.etree.ElementTree as ET
 from array import array
-from collections import deque
+from collections import deque, namedtuple
 from datetime import datetime, timezone
 from email.utils import formatdate
 from http import HTTPStatus
@@ -655,14 +657,24 @@ class WSClient:
 # Calls
 
 class Call:
-    def __init__(self, carrier, sid, to, frm, params):
+    """One call, outbound (we dialled `to` from our number `frm`) or inbound (the caller `frm`
+    dialled our number `to`). The fake plays the person on the far side: the callee of an outbound
+    call, the caller of an inbound one."""
+
+    def __init__(self, carrier, sid, to, frm, params, direction="outbound"):
         self.carrier = carrier
         self.sid = sid
         self.ids = {"sid": sid}
         self.to = to
         self.frm = frm
         self.params = params  # carrier-specific request settings (dict)
-        self.behaviour = behaviour_of(to)
+        self.direction = direction
+        self.person = "caller" if direction == "inbound" else "callee"  # who the fake plays
+        self.behaviour = "caller" if direction == "inbound" else behaviour_of(to)
+        # inbound only: the voice webhook and what its answer did (README "Inbound calls")
+        self.inbound = {"webhook": None, "outcome": "pending", "reject_reason": None,
+                        "said": []} if direction == "inbound" else None
+        self.preheard = bytearray()  # 8 kHz PCM16 the person heard before any stream (<Say>)
         self.created = time.time()
         self.updated = self.created
         self.status = "queued"
@@ -722,6 +734,28 @@ class Call:
             pass
         return self.stop_event.is_set()
 
+    @property
+    def customer(self):
+        """The far side's number: whom we dialled, or who dialled us."""
+        return self.frm if self.direction == "inbound" else self.to
+
+    @property
+    def our_number(self):
+        """The carrier number on our side (the caller id we dialled from, or the number dialled)."""
+        return self.to if self.direction == "inbound" else self.frm
+
+    def set_outcome(self, outcome, reject_reason=None):
+        """Inbound calls: what the webhook's answer came to (README "Inbound calls")."""
+        with self.lock:
+            self.inbound["outcome"] = outcome
+            if reject_reason is not None:
+                self.inbound["reject_reason"] = reject_reason
+
+    def media_connected(self):
+        self.event("media-connected")
+        if self.inbound is not None:
+            self.set_outcome("streamed")
+
     def live(self):
         return not self.ended.is_set()
 
@@ -734,7 +768,7 @@ class Call:
     def record(self):
         with self.lock:
             media = json.loads(json.dumps(self.media)) if self.media else None
-            return {
+            rec = {
                 "carrier": self.carrier, "sid": self.sid, "ids": dict(self.ids), "to": self.to,
                 "from": self.frm, "behaviour": self.behaviour, "status": self.status,
                 "live": self.live(), "settled": self.settled.is_set(),
@@ -749,6 +783,10 @@ class Call:
                 "request": {k: sorted(v) if isinstance(v, set) else v
                             for k, v in self.params.items()},
             }
+            if self.inbound is not None:  # outbound records keep their shape
+                rec["direction"] = "inbound"
+                rec["inbound"] = json.loads(json.dumps(self.inbound))
+            return rec
 
 
 class Voice:
@@ -797,7 +835,8 @@ class MediaSession:
         self.ready_marks = []
         self.seq = 0
         self.chunk_no = 0
-        self.heard = bytearray()
+        # the recording: what the person heard before the stream (<Say>), then the stream's audio
+        self.heard = bytearray(resample(call.preheard, 8000, rate))
         self.out_buf = bytearray()
         self.voice = Voice()
         self.peer_closed = threading.Event()
@@ -973,7 +1012,7 @@ class MediaSession:
             self.stats["handshake_status"] = 101
             self.stats["started_at"] = iso(time.time())
         log(f"{call.carrier} {call.sid} media: connected to {self.url}")
-        call.event("media-connected")
+        call.media_connected()
         for item in call.script or []:
             self.voice.add(self.fake.render([item], self.rate))
         reader = threading.Thread(target=self._reader, daemon=True,
@@ -1199,8 +1238,8 @@ class ExotelSession(MediaSession):
         self.emit(lambda s: {
             "event": "start", "sequence_number": str(s), "stream_sid": self.stream_sid,
             "start": {"stream_sid": self.stream_sid, "call_sid": self.call.sid,
-                      "account_sid": self.fake.cfg.exotel_sid, "from": self.call.to,
-                      "to": self.call.frm, "custom_parameters": self.custom,
+                      "account_sid": self.fake.cfg.exotel_sid, "from": self.call.customer,
+                      "to": self.call.our_number, "custom_parameters": self.custom,
                       "media_format": {"encoding": "audio/x-raw", "sample_rate": str(self.rate),
                                        "bit_rate": "16"}}})
 
@@ -1258,6 +1297,39 @@ class ExotelSession(MediaSession):
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 LOOSE_NUMBER = re.compile(r"^\+?\d{6,15}$")
+
+
+# What an answer document (TwiML, Plivo XML, Exotel JSON) or its fetch came to. kind: "stream"
+# (session: the MediaSession to run), "reject" (reason: the document's), "hangup" (the document
+# ended the call), "stopped" (a hang-up came while it ran), "refused" (non-2xx), "error" (no
+# answer, or one the carrier cannot run). why: for the record's hangup_reason.
+Answer = namedtuple("Answer", "kind why session reason", defaults=(None, None, None))
+
+# POST /_fake/inbound fields (README "Inbound calls")
+INBOUND_FIELDS = {"provider", "url", "from", "to", "script", "signature", "hangup_after_ms"}
+SCRIPT_KEYS = ("wav", "text", "silence_ms", "tone_hz")
+
+
+def script_error(items):
+    """Why items is not a voice script (a list of items, each with one of SCRIPT_KEYS), or None."""
+    if not isinstance(items, list):
+        return "must be a list of items"
+    for it in items:
+        if not isinstance(it, dict) or not any(k in it for k in SCRIPT_KEYS):
+            return "item needs wav, text, silence_ms or tone_hz"
+    return None
+
+
+def exotel_national(number):
+    """Exotel India writes Indian numbers in national form: +91 and 10 digits -> 0 and the 10
+    digits. Other numbers are sent as given."""
+    return "0" + number[3:] if re.fullmatch(r"\+91\d{10}", number) else number
+
+
+def stable_digits(text, n):
+    """n digits (no leading zero) derived from text: the same flow or account gets the same id."""
+    h = int(hashlib.sha1(text.encode()).hexdigest(), 16)
+    return str(10 ** (n - 1) + h % (9 * 10 ** (n - 1)))
 
 
 class HttpError(Exception):
@@ -1559,9 +1631,36 @@ class Fake:
 
     async def http_out(self, call, kind, url, method, params, signer):
         """Sends one carrier-to-us request; records it on the call; returns (status, body)."""
+        entry, _, text = await self.http_request(call, kind, url, method, params, signer)
+        return entry["http_status"], text
+
+    def sign_headers(self, signer, sign, method, target, pairs):
+        """The signature headers a carrier puts on a request to us. sign: "valid" (the
+        configured tokens), "bad" (a wrong token: a forged request) or "none" (no headers)."""
+        if signer is None or sign == "none":
+            return {}
+        forged = sign == "bad"
+        if signer == "twilio":
+            token = self.cfg.twilio_token + ("-forged" if forged else "")
+            return {"X-Twilio-Signature": twilio_signature(
+                token, target, pairs if method != "GET" else None)}
+        nonce = str(random.randrange(10 ** 19, 10 ** 20))
+        sp = pairs if method != "GET" else None
+        token, main = self.cfg.plivo_token, self.cfg.plivo_main_token
+        if forged:
+            token, main = token + "-forged", main + "-forged"
+        return {"X-Plivo-Signature-V3-Nonce": nonce,
+                "X-Plivo-Signature-V3": plivo_signature_v3(token, target, sp, nonce, method),
+                "X-Plivo-Signature-Ma-V3": plivo_signature_v3(main, target, sp, nonce, method)}
+
+    async def http_request(self, call, kind, url, method, params, signer, sign="valid",
+                           headers=None):
+        """Sends one carrier-to-us request (GET: params in the query, else a form body), signed
+        by signer (twilio | plivo | None) as sign says, with headers added; records it in
+        call.callbacks. Returns (the recorded entry, the headers sent, the answer's text)."""
         method = (method or "POST").upper()
         pairs = _pairs(params)
-        headers = {"User-Agent": f"parley-carrier-fake ({call.carrier})"}
+        sent = {"User-Agent": f"parley-carrier-fake ({call.carrier})"}
         body = None
         target = url
         if method == "GET":
@@ -1569,30 +1668,22 @@ class Fake:
                 target = url + ("&" if urlsplit(url).query else "?") + form_encode(pairs)
         else:
             body = form_encode(pairs).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if signer == "twilio":
-            headers["X-Twilio-Signature"] = twilio_signature(
-                self.cfg.twilio_token, target, pairs if method != "GET" else None)
-        elif signer == "plivo":
-            nonce = str(random.randrange(10 ** 19, 10 ** 20))
-            sp = pairs if method != "GET" else None
-            headers["X-Plivo-Signature-V3-Nonce"] = nonce
-            headers["X-Plivo-Signature-V3"] = plivo_signature_v3(self.cfg.plivo_token, target, sp,
-                                                                 nonce, method)
-            headers["X-Plivo-Signature-Ma-V3"] = plivo_signature_v3(self.cfg.plivo_main_token,
-                                                                    target, sp, nonce, method)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        sent.update(self.sign_headers(signer, sign, method, target, pairs))
+        sent.update(headers or {})
         entry = {"kind": kind, "url": url, "method": method, "params": dict(pairs),
                  "t": round(time.time() - call.created, 3), "http_status": None, "error": None}
         status, text = None, ""
         t0 = time.monotonic()
         try:
-            status, text = await self.conns.request(target, method, body, headers,
+            status, text = await self.conns.request(target, method, body, sent,
                                                     self.cfg.callback_timeout)
         except (OSError, http.client.HTTPException, ValueError) as e:
             entry["error"] = f"{type(e).__name__}: {e}"
         entry["http_status"] = status
         entry["ms"] = round((time.monotonic() - t0) * 1000, 2)
-        if kind in ("twiml", "answer_url") or (status is not None and not 200 <= status < 300):
+        if kind in ("twiml", "answer_url", "webhook") or \
+                (status is not None and not 200 <= status < 300):
             entry["response"] = text[:2000]
         with call.lock:
             call.callbacks.append(entry)
@@ -1601,13 +1692,15 @@ class Fake:
                 f"{status if status is not None else entry['error']} (not retried)")
         else:
             log(f"{call.carrier} {call.sid} {kind} -> {status}")
-        return status, text
+        return entry, sent, text
 
     # -- Twilio callbacks
     def twilio_params(self, call, status):
         p = [("AccountSid", self.cfg.twilio_sid), ("ApiVersion", "2010-04-01"),
              ("CallSid", call.sid), ("CallStatus", status), ("Called", call.to),
-             ("Caller", call.frm), ("Direction", "outbound-api"), ("From", call.frm),
+             ("Caller", call.frm),
+             ("Direction", "inbound" if call.direction == "inbound" else "outbound-api"),
+             ("From", call.frm),
              ("To", call.to)]
         if call.params.get("machine_detection") and call.answered_by \
                 and not call.params.get("async_amd"):
@@ -1638,15 +1731,24 @@ class Fake:
 
     # -- lifecycle
     def start(self, call):
-        call.script = self.script_for(call.to)
+        """Plays the call out in a task on the loop. The person speaks the request's script (an
+        inbound call's "script"), else the one registered for their number (POST /_fake/voices),
+        else the default voice."""
+        script = call.params.get("script")
+        call.script = list(script) if script is not None else self.script_for(call.customer)
         spawn(self._lifecycle_guard(call))
 
     async def _lifecycle_guard(self, call):
         try:
-            await self._lifecycle(call)
+            if call.direction == "inbound":
+                await self._inbound_lifecycle(call)
+            else:
+                await self._lifecycle(call)
         except Exception:
             log(f"{call.carrier} {call.sid} lifecycle crashed:\n{traceback.format_exc()}")
             if call.live():
+                if call.inbound is not None:
+                    call.set_outcome("error")
                 await self.finish(call, "failed", "carrier", "carrier fake internal error")
 
     def _set_status(self, call, status, event=None):
@@ -1698,20 +1800,31 @@ class Fake:
         if target is None:
             return await self.finish(call, "completed", "carrier",
                                      call.hangup_reason or "no media stream to connect")
-        session = target
+        hangup_after = cfg.callee_hangup_ms / 1000 if b == "callee-hangup" else None
+        return await self.finish_stream(call, await self.stream(call, target, hangup_after))
+
+    async def stream(self, call, session, hangup_after):
+        """Runs the media session (on a thread of its own) until someone hangs up: our server,
+        the REST API, the person after hangup_after seconds (None: never), or the time limit
+        (--max-call-seconds, or the dial's smaller TimeLimit). Returns why (MediaSession.run)."""
         call.session = session
+        cfg = self.cfg
         now = time.monotonic()
-        hang_at = now + cfg.callee_hangup_ms / 1000 if b == "callee-hangup" else None
         limit = min(cfg.max_call_seconds, call.params.get("time_limit") or cfg.max_call_seconds)
-        reason = await in_thread(session.run, hang_at, now + limit, name=f"media-{call.sid}")
+        hang_at = None if hangup_after is None else now + hangup_after
+        return await in_thread(session.run, hang_at, now + limit, name=f"media-{call.sid}")
+
+    async def finish_stream(self, call, reason):
+        """Ends a call whose media session ended for reason (MediaSession.run)."""
         if reason == "reset":
             return await self.finish(call, "completed", "reset", "fake reset")
+        person = call.person  # stop kind "callee" is the person the fake plays, either way
         by, why = {
             "ws-closed": ("server", "media WebSocket closed by our server"),
             "ws-failed": ("carrier", "media WebSocket could not be opened"),
             "api": ("api", "hung up through the REST API"),
-            "callee": ("callee", "callee hung up"),
-            "max-time": ("callee", "maximum call time reached"),
+            "callee": (person, f"{person} hung up"),
+            "max-time": (person, "maximum call time reached"),
             "xml-ended": ("carrier", "answer XML ended (<Stream> without keepCallAlive=\"true\")"),
         }.get(reason, ("carrier", reason))
         return await self.finish(call, "completed", by, why)
@@ -1731,6 +1844,16 @@ class Fake:
         kind = call.stop_kind
         by = {"reset": "reset", "callee": "callee"}.get(kind, "api")
         return await self.finish(call, "completed", by, "hung up before the media started")
+
+    def pick_up(self, call):
+        """The carrier answers the call. An outbound call is answered by the callee before its
+        document is fetched (a no-op here); an inbound one when its document first does
+        something other than reject it."""
+        with call.lock:
+            if call.answered_at is not None:
+                return
+            call.answered_at = time.time()
+        self._set_status(call, "in-progress", "answered")
 
     async def answer(self, call):
         """Answers the call: answered callbacks, the answer document; returns a MediaSession or
@@ -1767,11 +1890,14 @@ class Fake:
         if not url:
             call.hangup_reason = "no stream URL (classic Url is not a ws:// URL)"
             return None
-        u = urlsplit(url)
-        q = parse_qsl(u.query, keep_blank_values=True)
+        return self.exotel_session(call, url)
+
+    def exotel_session(self, call, url):
+        """The media session for an Exotel Voicebot stream URL: ?sample-rate= picks the rate;
+        the other query parameters become start.custom_parameters."""
         rate = 8000
         custom = {}
-        for k, v in q:
+        for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True):
             if k == "sample-rate":
                 if v in ("8000", "16000", "24000"):
                     rate = int(v)
@@ -1801,6 +1927,43 @@ class Fake:
         await self.http_out(call, "machine_detection_url", call.params["machine_detection_url"],
                             call.params.get("machine_detection_method", "POST"), p, "plivo")
 
+    # -- answer documents (TwiML, Plivo XML): shared by outbound and inbound calls
+
+    @staticmethod
+    def outbound_target(call, answer):
+        """What an outbound call does with its document's Answer: stream, or end (for
+        answer.why, kept as the hang-up reason)."""
+        if answer.kind == "stream":
+            return answer.session
+        if answer.why:
+            call.hangup_reason = answer.why
+        return None
+
+    @staticmethod
+    def parse_response(call, text, what):
+        """(root, None) for a <Response> document, else (None, an "error" Answer)."""
+        try:
+            root = ET.fromstring(text.strip())
+        except ET.ParseError as e:
+            why = f"{what} does not parse: {e}"
+            call.note(why)
+            return None, Answer("error", why)
+        if root.tag != "Response":
+            return None, Answer("error", f"{what} root is <{root.tag}>, not <Response>")
+        return root, None
+
+    async def say(self, call, text):
+        """An inbound call's <Say>/<Speak>: the text is noted (inbound.said) and, with
+        --voice-cmd, spoken into what the caller hears, taking as long as it lasts. True if the
+        call was stopped meanwhile."""
+        with call.lock:
+            call.inbound["said"].append(text)
+        if not self.cfg.voice_cmd:
+            return call.stop_event.is_set()
+        pcm = await in_thread(self.render, [{"text": text}], 8000, name=f"say-{call.sid}")
+        call.preheard += pcm
+        return await call.wait(len(pcm) / 16000)
+
     async def twilio_twiml(self, call):
         p = self.twilio_params(call, "in-progress")
         if call.params.get("machine_detection") and not call.params.get("async_amd"):
@@ -1815,47 +1978,59 @@ class Fake:
             if status is None or not 200 <= status < 300:
                 call.hangup_reason = f"TwiML fetch failed ({status})"
                 return None
-        try:
-            root = ET.fromstring(text.strip())
-        except ET.ParseError as e:
-            call.hangup_reason = f"TwiML does not parse: {e}"
-            call.note(call.hangup_reason)
-            return None
-        if root.tag != "Response":
-            call.hangup_reason = f"TwiML root is <{root.tag}>, not <Response>"
-            return None
+        return self.outbound_target(call, await self.run_twiml(call, text))
+
+    async def run_twiml(self, call, text):
+        """Runs a TwiML document's verbs as Twilio does, up to the first that hands the call to
+        a stream or ends it; returns an Answer. <Reject> and <Say> are taken on inbound calls
+        only (<Reject> is for incoming calls; outbound calls keep the verbs they had)."""
+        root, failed = self.parse_response(call, text, "TwiML")
+        if root is None:
+            return failed
+        inbound = call.inbound is not None
         for verb in root:
             if verb.tag == "Connect":
                 stream = verb.find("Stream")
                 if stream is None:
-                    call.hangup_reason = "<Connect> without <Stream> (not supported by the fake)"
-                    return None
-                url = stream.get("url", "")
-                u = urlsplit(url)
-                if u.query:
-                    call.note("<Stream url> has a query string; Twilio does not support one "
-                              "(dropped)")
-                    url = urlunsplit((u.scheme, u.netloc, u.path, "", ""))
-                if u.scheme != "wss":
-                    log(f"twilio {call.sid}: <Stream url> is {u.scheme}:// (Twilio takes wss only; "
-                        f"the fake accepts ws for local tests)")
-                custom = {}
-                for prm in stream.findall("Parameter"):
-                    custom[prm.get("name", "")] = prm.get("value", "")
-                headers = {"X-Twilio-Signature": twilio_signature(self.cfg.twilio_token, url)}
-                return TwilioSession(self, call, url, custom, headers)
+                    return Answer("error", "<Connect> without <Stream> (not supported by the fake)")
+                self.pick_up(call)
+                return Answer("stream", session=self.twilio_session(call, stream))
             if verb.tag == "Hangup":
-                call.hangup_reason = "TwiML <Hangup/>"
-                return None
+                self.pick_up(call)  # only <Reject> leaves a call unanswered
+                return Answer("hangup", "TwiML <Hangup/>")
             if verb.tag == "Pause":
+                self.pick_up(call)
                 if await call.wait(float(verb.get("length", "1"))):
-                    return None
+                    return Answer("stopped")
                 continue
-            call.hangup_reason = f"TwiML verb <{verb.tag}> not supported by the fake"
-            call.note(call.hangup_reason)
-            return None
-        call.hangup_reason = "TwiML ran out of verbs"
-        return None
+            if inbound and verb.tag == "Reject":
+                reason = verb.get("reason", "rejected")
+                return Answer("reject", f'TwiML <Reject reason="{reason}"/>', reason=reason)
+            if inbound and verb.tag == "Say":
+                self.pick_up(call)
+                if await self.say(call, (verb.text or "").strip()):
+                    return Answer("stopped")
+                continue
+            why = f"TwiML verb <{verb.tag}> not supported by the fake"
+            call.note(why)
+            return Answer("error", why)
+        return Answer("hangup", "TwiML ran out of verbs")
+
+    def twilio_session(self, call, stream):
+        """The media session for a <Connect><Stream> element."""
+        url = stream.get("url", "")
+        u = urlsplit(url)
+        if u.query:
+            call.note("<Stream url> has a query string; Twilio does not support one (dropped)")
+            url = urlunsplit((u.scheme, u.netloc, u.path, "", ""))
+        if u.scheme != "wss":
+            log(f"twilio {call.sid}: <Stream url> is {u.scheme}:// (Twilio takes wss only; "
+                f"the fake accepts ws for local tests)")
+        custom = {}
+        for prm in stream.findall("Parameter"):
+            custom[prm.get("name", "")] = prm.get("value", "")
+        headers = {"X-Twilio-Signature": twilio_signature(self.cfg.twilio_token, url)}
+        return TwilioSession(self, call, url, custom, headers)
 
     async def plivo_answer(self, call):
         p = self.plivo_params(call, "in-progress") + [
@@ -1866,53 +2041,228 @@ class Fake:
         if status is None or not 200 <= status < 300:
             call.hangup_reason = f"answer_url failed ({status})"
             return None
+        return self.outbound_target(call, await self.run_plivo_xml(call, text))
+
+    async def run_plivo_xml(self, call, text):
+        """Runs a Plivo answer XML's elements up to the first that hands the call to a stream or
+        ends it; returns an Answer. A <Hangup> before any <Stream> is a rejection (its reason
+        attribute, if any, is the reason). <Speak> is taken on inbound calls only."""
         if len(text.encode()) > 100 * 1024:
-            call.hangup_reason = "answer XML over Plivo's 100 KB limit"
-            return None
-        try:
-            root = ET.fromstring(text.strip())
-        except ET.ParseError as e:
-            call.hangup_reason = f"answer XML does not parse: {e}"
-            call.note(call.hangup_reason)
-            return None
-        if root.tag != "Response":
-            call.hangup_reason = f"answer XML root is <{root.tag}>, not <Response>"
-            return None
+            return Answer("error", "answer XML over Plivo's 100 KB limit")
+        root, failed = self.parse_response(call, text, "answer XML")
+        if root is None:
+            return failed
+        inbound = call.inbound is not None
         for el in root:
             if el.tag == "Stream":
-                url = (el.text or "").strip()
-                ct = el.get("contentType", "audio/x-l16;rate=8000")
-                fmt = parse_content_type(ct)
-                if fmt is None:
-                    call.note(f"unsupported contentType {ct!r}; using l16 8000")
-                    fmt = ("l16", 8000)
-                bidi = el.get("bidirectional", "false").lower() == "true"
-                keep = el.get("keepCallAlive", "false").lower() == "true"
-                if bidi and el.get("audioTrack", "inbound") != "inbound":
-                    call.note("audioTrack must be inbound when bidirectional")
-                extra = el.get("extraHeaders")
-                if extra is not None:
-                    extra = ";".join(x.strip() for x in extra.split(",") if x.strip())
-                session = PlivoSession(self, call, url, fmt[0], fmt[1], bidi, extra)
-                session.end_after_open = not keep
-                session.status_cb = (el.get("statusCallbackUrl"),
-                                     el.get("statusCallbackMethod", "POST"))
-                if not keep:
-                    call.note('<Stream> without keepCallAlive="true": Plivo moves on to the '
-                              'next element and, with none, hangs up')
-                return session
+                self.pick_up(call)
+                return Answer("stream", session=self.plivo_session(call, el))
             if el.tag == "Hangup":
-                call.hangup_reason = "answer XML <Hangup/>"
-                return None
+                return Answer("reject", "answer XML <Hangup/>", reason=el.get("reason"))
             if el.tag in ("Wait", "Pause"):
+                self.pick_up(call)
                 if await call.wait(float(el.get("length", "1"))):
-                    return None
+                    return Answer("stopped")
                 continue
-            call.hangup_reason = f"XML element <{el.tag}> not supported by the fake"
-            call.note(call.hangup_reason)
-            return None
-        call.hangup_reason = "answer XML ran out of elements"
-        return None
+            if inbound and el.tag == "Speak":
+                self.pick_up(call)
+                if await self.say(call, (el.text or "").strip()):
+                    return Answer("stopped")
+                continue
+            why = f"XML element <{el.tag}> not supported by the fake"
+            call.note(why)
+            return Answer("error", why)
+        return Answer("hangup", "answer XML ran out of elements")
+
+    def plivo_session(self, call, el):
+        """The media session for a <Stream> element."""
+        url = (el.text or "").strip()
+        ct = el.get("contentType", "audio/x-l16;rate=8000")
+        fmt = parse_content_type(ct)
+        if fmt is None:
+            call.note(f"unsupported contentType {ct!r}; using l16 8000")
+            fmt = ("l16", 8000)
+        bidi = el.get("bidirectional", "false").lower() == "true"
+        keep = el.get("keepCallAlive", "false").lower() == "true"
+        if bidi and el.get("audioTrack", "inbound") != "inbound":
+            call.note("audioTrack must be inbound when bidirectional")
+        extra = el.get("extraHeaders")
+        if extra is not None:
+            extra = ";".join(x.strip() for x in extra.split(",") if x.strip())
+        session = PlivoSession(self, call, url, fmt[0], fmt[1], bidi, extra)
+        session.end_after_open = not keep
+        session.status_cb = (el.get("statusCallbackUrl"), el.get("statusCallbackMethod", "POST"))
+        if not keep:
+            call.note('<Stream> without keepCallAlive="true": Plivo moves on to the '
+                      'next element and, with none, hangs up')
+        return session
+
+    # -- inbound calls (README "Inbound calls"; docs/inbound.md)
+
+    def inbound_create(self, req):
+        """POST /_fake/inbound: checks the request, registers the call (ringing) and returns
+        (201, {"call_id", "provider"}, call); the caller starts once the answer is written."""
+        def bad(field, msg):
+            return HttpError(400, {"error": f"{field}: {msg}", "field": field})
+
+        unknown = sorted(set(req) - INBOUND_FIELDS)
+        if unknown:
+            raise bad(unknown[0], f"unknown field (known: {', '.join(sorted(INBOUND_FIELDS))})")
+        provider = req.get("provider")
+        if provider not in ("twilio", "plivo", "exotel"):
+            raise bad("provider", "must be twilio, plivo or exotel")
+        if not isinstance(req.get("url"), str) or not is_http_url(req["url"]):
+            raise bad("url", "must be an http:// or https:// URL")
+        for k in ("from", "to"):
+            if not isinstance(req.get(k), str) or not E164.match(req[k]):
+                raise bad(k, "must be an E.164 number ('+' then up to 15 digits)")
+        script = req.get("script")
+        if script is not None and script_error(script):
+            raise bad("script", script_error(script))
+        sign = req.get("signature", "valid")
+        if sign not in ("valid", "none", "bad"):
+            raise bad("signature", "must be valid, none or bad")
+        after = req.get("hangup_after_ms")
+        if after is not None and (isinstance(after, bool) or not isinstance(after, (int, float))
+                                  or after < 0):
+            raise bad("hangup_after_ms", "must be a number of milliseconds, 0 or more")
+        params = {"provider": provider, "url": req["url"], "from": req["from"], "to": req["to"],
+                  "signature": sign, "hangup_after_ms": after}
+        if script is not None:
+            params["script"] = script
+        sid = {"twilio": lambda: "CA" + hex32(), "plivo": lambda: str(uuid.uuid4()),
+               "exotel": hex32}[provider]()
+        call = Call(provider, sid, req["to"], req["from"], params, direction="inbound")
+        if provider == "plivo":  # the CallUUID; the A leg's request uuid goes with it
+            call.ids = {"call_uuid": sid, "request_uuid": str(uuid.uuid4())}
+        call.status = "ringing"
+        call.ringing_at = call.created
+        self.register(call)
+        log(f"{provider} inbound {sid} from {call.frm} to {call.to} -> {req['url']}")
+        return 201, {"call_id": sid, "provider": provider}, call
+
+    async def _inbound_lifecycle(self, call):
+        """The carrier calls our number's voice webhook, runs what it answers and, if that is a
+        stream, plays the caller on it. No status callbacks: none is registered for an inbound
+        call, so the call ends with the stream (or the REST hang-up, or the caller)."""
+        call.event("ringing")
+        webhook = {"twilio": self.twilio_inbound, "plivo": self.plivo_inbound,
+                   "exotel": self.exotel_inbound}[call.carrier]
+        answer = await webhook(call)
+        if answer.kind == "stream" and not call.stop_event.is_set():
+            after_ms = call.params["hangup_after_ms"]
+            after = None if after_ms is None else after_ms / 1000
+            reason = await self.stream(call, answer.session, after)
+            if not answer.session.stats["connected"]:
+                call.set_outcome("error")
+            return await self.finish_stream(call, reason)
+        if call.preheard:  # a <Say> before the call ended is all the caller heard
+            call.recording = (bytes(call.preheard), 8000)
+        return await self.finish_unstreamed(call, answer)
+
+    async def finish_unstreamed(self, call, answer):
+        """Ends an inbound call that never streamed, setting its outcome from the answer."""
+        answered = call.answered_at is not None
+        if call.stop_event.is_set():  # a hang-up while the webhook or the document ran
+            call.set_outcome("hung_up")
+            kind = call.stop_kind
+            status = "canceled" if call.carrier == "twilio" and not answered else "completed"
+            if kind == "reset":
+                return await self.finish(call, status, "reset", "fake reset")
+            by = "caller" if kind == "callee" else "api"
+            return await self.finish(call, status, by, "hung up before the media started")
+        if answer.kind == "reject":
+            # Twilio ends a rejected call busy (reason "busy") or no-answer; the fake does the
+            # same for Plivo, whose docs do not say
+            call.set_outcome("rejected", answer.reason)
+            status = "completed" if answered else \
+                "busy" if answer.reason == "busy" else "no-answer"
+            return await self.finish(call, status, "server", answer.why)
+        if answer.kind == "hangup":
+            call.set_outcome("hung_up")
+            return await self.finish(call, "completed", "server", answer.why)
+        call.set_outcome(answer.kind)  # refused | error
+        by = "server" if answer.kind == "refused" else "carrier"
+        return await self.finish(call, "completed" if answered else "failed", by, answer.why)
+
+    async def inbound_webhook(self, call, method, params, signer, headers=None,
+                              ok=range(200, 300)):
+        """Sends the call's voice webhook to the request's url, signed as its "signature" says,
+        and keeps it as inbound.webhook. Returns (None, the answer's text) if the status is in
+        ok, else (an Answer, text): "stopped" if a hang-up came meanwhile (the carrier then
+        runs no document), else "error" or "refused"."""
+        entry, sent, text = await self.http_request(
+            call, "webhook", call.params["url"], method, params, signer,
+            call.params["signature"], headers)
+        status = entry["http_status"]
+        with call.lock:
+            call.inbound["webhook"] = {
+                "url": entry["url"], "method": entry["method"], "params": entry["params"],
+                "headers": sent, "http_status": status, "response": text[:4096],
+                "ms": entry["ms"], "error": entry["error"]}
+        if call.stop_event.is_set():
+            return Answer("stopped"), text
+        if status is None:
+            return Answer("error", f"voice webhook failed: {entry['error']}"), text
+        if status not in ok:
+            return Answer("refused", f"voice webhook answered HTTP {status}"), text
+        return None, text
+
+    async def twilio_inbound(self, call):
+        """Twilio POSTs the number's "A call comes in" URL with the call's parameters
+        (CallStatus=ringing, Direction=inbound) and runs the TwiML it answers."""
+        failed, text = await self.inbound_webhook(call, "POST",
+                                                  self.twilio_params(call, "ringing"), "twilio")
+        return failed or await self.run_twiml(call, text)
+
+    async def plivo_inbound(self, call):
+        """Plivo POSTs the application's answer URL (numbers without '+') and runs the XML it
+        answers."""
+        frm, to = call.frm.lstrip("+"), call.to.lstrip("+")
+        uuid_ = call.ids["call_uuid"]
+        p = [("CallUUID", uuid_), ("From", frm), ("To", to), ("CallStatus", "ringing"),
+             ("Direction", "inbound"), ("CallerName", frm), ("ALegUUID", uuid_),
+             ("ALegRequestUUID", call.ids["request_uuid"]), ("Event", "StartApp")]
+        failed, text = await self.inbound_webhook(call, "POST", p, "plivo")
+        return failed or await self.run_plivo_xml(call, text)
+
+    async def exotel_inbound(self, call):
+        """The number's flow reaches a Voicebot applet whose URL is our HTTPS endpoint: Exotel
+        GETs it with the call's details (Indian numbers in national form) and connects the
+        WebSocket named by the JSON answer's "url". Exotel signs nothing; a URL's user:password
+        is sent as Basic auth."""
+        url = call.params["url"]
+        created = ymdhms(call.created)
+        p = [("CallSid", call.sid), ("CallFrom", exotel_national(call.frm)),
+             ("CallTo", exotel_national(call.to)), ("Direction", "incoming"),
+             ("Created", created), ("CurrentTime", ymdhms(time.time())),
+             ("StartTime", created), ("CallType", "call-attempt"),
+             ("flow_id", stable_digits(urlsplit(url).path, 6)),
+             ("tenant_id", stable_digits(self.cfg.exotel_sid, 5)), ("CustomField", "")]
+        failed, text = await self.inbound_webhook(call, "GET", p, None, self.exotel_basic(call),
+                                                  ok=(200,))
+        if failed:
+            return failed
+        try:
+            ws_url = json.loads(text).get("url")
+        except (ValueError, AttributeError):
+            ws_url = None
+        if not isinstance(ws_url, str) or urlsplit(ws_url).scheme not in ("ws", "wss"):
+            return Answer("error", 'voice webhook answer is not JSON with a ws:// or wss:// "url"')
+        self.pick_up(call)
+        return Answer("stream", session=self.exotel_session(call, ws_url))
+
+    def exotel_basic(self, call):
+        """The Authorization header of an Exotel webhook: the URL's user:password as Basic, if
+        it has them. "signature": "none" leaves it out; "bad" sends a wrong password."""
+        u = urlsplit(call.params["url"])
+        sign = call.params["signature"]
+        if sign == "none" or (sign == "valid" and u.username is None):
+            return {}
+        cred = f"{unquote(u.username or 'exotel')}:{unquote(u.password or '')}"
+        if sign == "bad":
+            cred += "-forged"
+        return {"Authorization": "Basic " + base64.b64encode(cred.encode()).decode()}
 
     def exotel_params(self, call, status, event):
         p = [("CallSid", call.sid), ("Status", status), ("RecordingUrl", ""),
@@ -1958,8 +2308,8 @@ class Fake:
             except OSError as e:
                 log(f"{call.carrier} {call.sid}: cannot write {path}: {e}")
         call.ended.set()
-        if call.stop_kind == "reset":
-            return
+        if call.stop_kind == "reset" or call.direction == "inbound":
+            return  # no status callback is registered for an inbound call
         if call.carrier == "twilio":
             await self.twilio_status(call, "completed", status)
         elif call.carrier == "plivo":
@@ -2004,7 +2354,7 @@ class Fake:
             "account_sid": acct, "annotation": None, "answered_by": call.answered_by,
             "api_version": "2010-04-01", "caller_name": None,
             "date_created": rfc2822(call.created), "date_updated": rfc2822(call.updated),
-            "direction": "outbound-api",
+            "direction": "inbound" if call.direction == "inbound" else "outbound-api",
             "duration": str(call.duration()) if call.ended_at else None,
             "end_time": rfc2822(call.ended_at), "forwarded_from": None, "from": call.frm,
             "from_formatted": call.frm, "group_sid": None, "parent_call_sid": None,
@@ -2220,7 +2570,7 @@ class Fake:
         return 200, {
             "api_id": str(uuid.uuid4()), "call_uuid": call.ids["call_uuid"],
             "request_uuid": call.ids["request_uuid"], "call_status": st,
-            "call_direction": "outbound", "from_number": call.frm, "to_number": call.to,
+            "call_direction": call.direction, "from_number": call.frm, "to_number": call.to,
             "initiation_time": ymdhms(call.created), "answer_time": ymdhms(call.answered_at),
             "end_time": ymdhms(call.ended_at),
             "call_duration": call.duration() if call.ended_at else None,
@@ -2296,10 +2646,12 @@ class Fake:
     def exotel_json(self, call, classic):
         c = {"Sid": call.sid, "ParentCallSid": None, "DateCreated": ymdhms(call.created),
              "DateUpdated": ymdhms(call.updated), "AccountSid": self.cfg.exotel_sid,
-             "To": call.frm, "From": call.to, "PhoneNumberSid": call.frm,
+             "To": call.our_number, "From": call.customer, "PhoneNumberSid": call.our_number,
              "Status": self.exotel_status(call), "StartTime": ymdhms(call.created),
              "EndTime": ymdhms(call.ended_at), "Duration": call.duration() if call.ended_at
-             else None, "Price": None, "Direction": "outbound-api", "AnsweredBy": None,
+             else None, "Price": None,
+             "Direction": "inbound" if call.direction == "inbound" else "outbound-api",
+             "AnsweredBy": None,
              "ForwardedFrom": None, "CallerName": None,
              "Uri": f"/v1/Accounts/{self.cfg.exotel_sid}/Calls/{call.sid}.json",
              "RecordingUrl": None}
@@ -2349,6 +2701,7 @@ ROUTES = [
     ("POST", r"/_fake/calls/([^/]+)/hangup", None, "f_hangup"),
     ("POST", r"/_fake/calls/([^/]+)/say", None, "f_say"),
     ("POST", r"/_fake/voices", None, "f_voices"),
+    ("POST", r"/_fake/inbound", None, "f_inbound"),
 ]
 ROUTES = [(m, re.compile(p + "$"), c, h) for m, p, c, h in ROUTES]
 
@@ -2534,9 +2887,10 @@ class Handler:
         f = self.fake
         with f.lock:
             live = sum(1 for c in f.call_list if c.live())
+            inbound = sum(1 for c in f.call_list if c.direction == "inbound")
             n, d = len(f.call_list), len(f.dials)
-        self._send(200, {"ok": True, "calls": n, "live_calls": live, "dials": d,
-                         "uptime_s": round(time.time() - f.started, 1)})
+        self._send(200, {"ok": True, "calls": n, "live_calls": live, "inbound_calls": inbound,
+                         "dials": d, "uptime_s": round(time.time() - f.started, 1)})
 
     def f_dials(self, g, body, u):
         q = dict(parse_qsl(u.query))
@@ -2550,8 +2904,16 @@ class Handler:
     def f_calls(self, g, body, u):
         with self.fake.lock:
             calls = list(self.fake.call_list)
-        self._send(200, [{"carrier": c.carrier, "sid": c.sid, "ids": c.ids, "to": c.to,
-                          "status": c.status, "live": c.live()} for c in calls])
+        self._send(200, [self._summary(c) for c in calls])
+
+    @staticmethod
+    def _summary(c):
+        s = {"carrier": c.carrier, "sid": c.sid, "ids": c.ids, "to": c.to, "status": c.status,
+             "live": c.live()}
+        if c.direction == "inbound":  # outbound summaries keep their shape
+            s.update({"direction": "inbound", "from": c.frm,
+                      "outcome": c.inbound["outcome"]})
+        return s
 
     def _call(self, g):
         call = self.fake.find(unquote(g[0]))
@@ -2597,9 +2959,8 @@ class Handler:
         call = self._call(g)
         req = self._json(body)
         items = req.get("script") or [req]
-        for it in items:
-            if not any(k in it for k in ("wav", "text", "silence_ms", "tone_hz")):
-                raise HttpError(400, {"error": "item needs wav, text, silence_ms or tone_hz"})
+        if script_error(items):
+            raise HttpError(400, {"error": script_error(items)})
         if not call.live():
             raise HttpError(409, {"error": "call has ended"})
         for it in items:
@@ -2614,6 +2975,10 @@ class Handler:
         with self.fake.lock:
             self.fake.voices[req.get("number") or "*"] = script
         self._send(200, {"ok": True})
+
+    def f_inbound(self, g, body, u):
+        status, obj, call = self.fake.inbound_create(self._json(body))
+        self._created(status, obj, call)
 
 
 def parse_args(argv=None):
