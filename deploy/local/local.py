@@ -2,8 +2,9 @@
 """`make run` and `make stop`: the whole platform on this machine, under .run/.
 
 up:   starts (or reuses) a Postgres cluster and a Redis, applies migrations, starts every service
-      binary that exists, creates a demo account, API key and agent once, and prints a curl that
-      places a call. Running it again reuses all of that.
+      binary that exists, creates a demo account, API key, agent and inbound number once, and
+      prints a curl that places a call and one that has the carrier fake ring the demo number.
+      Running it again reuses all of that.
 down: stops what `up` started (services, Redis, Postgres). Data stays for the next `up`.
 
 Ports (override with environment variables): PARLEY_PG_PORT 55432, PARLEY_REDIS_PORT 56379,
@@ -69,6 +70,15 @@ DEMO_AGENT = {
     "agent_prompts": {"task_1": {"system_prompt": "You are a friendly demo agent."}},
 }
 
+
+# The inbound demo: the same agent greeting callers it knows nothing about, on this number
+# (registered with the carrier fake's Twilio; docs/inbound.md).
+DEMO_INBOUND_AGENT = json.loads(json.dumps(DEMO_AGENT))
+DEMO_INBOUND_AGENT["agent_config"]["agent_name"] = "Parley demo inbound agent"
+DEMO_INBOUND_AGENT["agent_config"]["agent_welcome_message"] = (
+    "Thank you for calling the Parley demo. How can I help you?")
+DEMO_NUMBER = "+15005550100"
+DEMO_CALLER = "+15551230001"
 
 # What the carrier fake's callee says on demo calls, pauses included.
 DEMO_CALLEE = [{"silence_ms": 5000}, {"text": "who are you"}, {"silence_ms": 8000},
@@ -207,15 +217,19 @@ def up():
                               "10", "--wallet", "100"], env=env(), check=True,
                              stdout=subprocess.PIPE, text=True).stdout
         demo = dict(line.split("=", 1) for line in out.split())
-    status, _ = api("GET", f"/v2/agent/{demo.get('AGENT_ID', 'x')}", demo["API_KEY"])
-    if status != 200:
-        status, body = api("POST", "/v2/agent", demo["API_KEY"], DEMO_AGENT)
+    for name, body in (("AGENT_ID", DEMO_AGENT), ("INBOUND_AGENT_ID", DEMO_INBOUND_AGENT)):
+        status, _ = api("GET", f"/v2/agent/{demo.get(name, 'x')}", demo["API_KEY"])
         if status != 200:
-            sys.exit(f"creating the demo agent failed: {status} {body}")
-        demo["AGENT_ID"] = body["agent_id"]
+            status, got = api("POST", "/v2/agent", demo["API_KEY"], body)
+            if status != 200:
+                sys.exit(f"creating a demo agent failed: {status} {got}")
+            demo[name] = got["agent_id"]
+    demo_number(demo)
     write_kv(demo_path, demo)
 
     key, agent = demo["API_KEY"], demo["AGENT_ID"]
+    ring = json.dumps({"provider": "twilio", "url": demo["INBOUND_URL"], "from": DEMO_CALLER,
+                       "to": DEMO_NUMBER})
     print(f"""
 Parley is running: http://127.0.0.1:{API_PORT}   (demo credentials in .run/demo.env)
 
@@ -228,8 +242,32 @@ Then watch it (the call talks for about 40 s, then ends `completed`):
   curl -s http://127.0.0.1:{API_PORT}/executions/<execution_id> -H 'Authorization: Bearer {key}'
   curl -s http://127.0.0.1:{RECEIVER_PORT}/_fake/received     # the signed webhooks, one per status
 
+Or have the carrier fake ring the demo number {DEMO_NUMBER} as Twilio would (an inbound call):
+  curl -s -X POST http://127.0.0.1:{CARRIER_PORT}/_fake/inbound \\
+    -H 'Content-Type: application/json' -d '{ring}'
+  curl -s 'http://127.0.0.1:{API_PORT}/v2/agent/{demo["INBOUND_AGENT_ID"]}/executions' \\
+    -H 'Authorization: Bearer {key}'
+
 Stop everything with: make stop
 """)
+
+
+def demo_number(demo):
+    """Registers the demo number once and links it to the inbound demo agent."""
+    key = demo["API_KEY"]
+    status, got = api("GET", f"/phone-numbers/{demo.get('PHONE_NUMBER_ID', 'x' * 32)}", key)
+    if status != 200:
+        status, got = api("POST", "/phone-numbers", key,
+                          {"phone_number": DEMO_NUMBER, "telephony_provider": "twilio"})
+        if status != 201:
+            sys.exit(f"registering the demo number failed: {status} {got}")
+        demo["PHONE_NUMBER_ID"] = got["id"]
+    if got.get("agent_id") != demo["INBOUND_AGENT_ID"] or "INBOUND_URL" not in demo:
+        status, got = api("POST", "/inbound/setup", key, {
+            "agent_id": demo["INBOUND_AGENT_ID"], "phone_number_id": demo["PHONE_NUMBER_ID"]})
+        if status != 200:
+            sys.exit(f"linking the demo number failed: {status} {got}")
+        demo["INBOUND_URL"] = got["url"]
 
 
 def down():
