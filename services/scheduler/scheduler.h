@@ -23,6 +23,7 @@ typedef struct {
     long ring_timeout_s;
     long sweep_ms;
     long stuck_queued_s;
+    long inbound_check_s;
     long claim_idle_ms;
     long batch;
     long workers;

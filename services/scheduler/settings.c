@@ -16,6 +16,8 @@ const pl_cfg_opt scheduler_config_opts[] = {
      "period of the sweeps that repair stuck executions and lost jobs"},
     {"PL_SCHEDULER_STUCK_QUEUED_S", PL_CFG_INT, offsetof(scheduler_config, stuck_queued_s), "30", 1,
      86400, "a queued execution untouched this long gets its dial job again"},
+    {"PL_SCHEDULER_INBOUND_CHECK_S", PL_CFG_INT, offsetof(scheduler_config, inbound_check_s), "60",
+     1, 86400, "an in-progress inbound call not heard of this long is checked with its carrier"},
     {"PL_SCHEDULER_CLAIM_IDLE_MS", PL_CFG_INT, offsetof(scheduler_config, claim_idle_ms), "30000",
      100, 3600000, "jobs a dead consumer held this long are taken over"},
     {"PL_SCHEDULER_BATCH", PL_CFG_INT, offsetof(scheduler_config, batch), "64", 1, 1000,

@@ -31,6 +31,19 @@ static const pl_db_stmt overdue_scheduled_stmt = {
     1,
 };
 
+/* Inbound calls end with their media stream (docs/inbound.md): no carrier callback reports the
+ * end of a call whose gateway died with the stream. Each live inbound call is checked with its
+ * carrier once per period: the reconcile touches the attempt (updated_at) when the carrier says
+ * it is still live, and settles it when the carrier says it is over. */
+static const pl_db_stmt unheard_inbound_stmt = {
+    "sweep_unheard_inbound",
+    "SELECT e.id, ca.attempt FROM executions e"
+    " JOIN call_attempts ca ON ca.execution_id = e.id AND ca.attempt = e.attempt"
+    " WHERE e.status = 'in-progress' AND e.call_type = 'inbound'"
+    " AND ca.updated_at < now() - make_interval(secs => $1::int) ORDER BY ca.updated_at LIMIT 500",
+    1,
+};
+
 /* Runs a sweep query and, for each row, pushes {prefix fields, execution_id, attempt}. */
 static int reissue(scheduler *s, pl_dbconn *c, pl_rconn *rc, const pl_db_stmt *st, long secs,
                    const char *stream, const char *action)
@@ -75,6 +88,7 @@ void scheduler_sweep(scheduler *s, pl_rconn *rc)
     pl_dbconn *c = pl_db_acquire(s->db);
     reissue(s, c, rc, &stuck_dialing_stmt, s->cfg.ring_timeout_s + 30, TELEPHONY_STREAM,
             "reconcile");
+    reissue(s, c, rc, &unheard_inbound_stmt, s->cfg.inbound_check_s, TELEPHONY_STREAM, "reconcile");
     reissue(s, c, rc, &stuck_queued_stmt, s->cfg.stuck_queued_s, DIAL_STREAM, NULL);
     reissue(s, c, rc, &overdue_scheduled_stmt, s->cfg.stuck_queued_s, DIAL_STREAM, NULL);
     pl_db_release(s->db, c);

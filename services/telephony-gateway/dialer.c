@@ -254,7 +254,12 @@ static int reconcile(gw *g, const char *execution_id, const char *attempt)
     } else {
         gw_event ev;
         char err[512] = "";
-        int fr = car->fetch(&g->conf[car->id], a.call_id, &ev, err, sizeof(err));
+        gw_cred_buf cred;
+        const gw_carrier_conf *conf = gw_credentials(g, car, a.credentials_ref, &cred);
+        int fr = conf != NULL ? car->fetch(conf, a.call_id, &ev, err, sizeof(err)) : PL_ERR_IO;
+        if (conf == NULL)
+            snprintf(err, sizeof(err), "%s credential set '%s' is not configured", car->name,
+                     a.credentials_ref);
         if (fr == PL_ERR_NOTFOUND) {
             snprintf(why, sizeof(why), "%s does not know call %s", car->name, a.call_id);
         } else if (fr != PL_OK) {

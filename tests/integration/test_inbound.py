@@ -67,7 +67,9 @@ class Crm:
 def setup(ctx):
     ctx.dialing = Dialing(ctx, fake_args=["--voice-cmd", "espeak-ng -s 150 --stdout {text}",
                                           "--max-call-seconds", "60"],
-                          gateway_env={"PL_INBOUND_BUSY_MESSAGE": BUSY})
+                          gateway_env={"PL_INBOUND_BUSY_MESSAGE": BUSY},
+                          # live inbound calls are checked with their carrier every 2 s
+                          scheduler_env={"PL_SCHEDULER_INBOUND_CHECK_S": 2})
     d = ctx.dialing
     ctx.start_api(avoid=(d.fake_port, d.gw_port, d.media_port, d.sched_port),
                   PL_INBOUND_BASE_URL=f"http://127.0.0.1:{d.gw_port}")
@@ -408,3 +410,31 @@ def test_concurrency_cap_says_busy(ctx):
     final(ctx, eid3)
     said = [c for r, c in turns(ctx, eid3) if r == "assistant"]
     assert said and said[0] == "Hello from the capped agent.", said
+
+
+def test_gateway_killed_mid_call_still_settles(ctx):
+    """SIGKILL the gateway while inbound calls stream (their end is then never seen); after a
+    restart the scheduler's sweep has each checked with its carrier, which says it is over: the
+    executions still end call-disconnected, then completed. Long calls the carrier still holds
+    are left alone meanwhile (the checks of the first test's calls ran every 2 s)."""
+    aid = agent(ctx)
+    calls = []
+    for provider in ("twilio", "plivo", "exotel"):
+        to, _, url = linked_number(ctx, provider, aid)
+        cid = ring(ctx, provider, url, to, fresh_number("91" if provider == "exotel" else "1"),
+                   script=[{"silence_ms": 200}])
+        calls.append(cid)
+    for cid in calls:
+        harness.eventually(lambda: fake_call(ctx, cid)["inbound"]["outcome"] == "streamed",
+                           timeout=15)
+    eids = [execution_of(ctx, cid) for cid in calls]
+    gw = ctx.services["telephony-gateway"]
+    gw.stop(kill=True)
+    for cid in calls:  # the carrier sees its stream drop and ends the call
+        settled(ctx, cid, timeout=30)
+    assert all(status(ctx, e) == "in-progress" for e in eids)
+    ctx.dialing.start_gateway()
+    for eid in eids:
+        final(ctx, eid, timeout=60)
+        t = get_execution(ctx, eid)["telephony_data"]
+        assert t["call_type"] == "inbound" and t["hangup_by"], t
