@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "httpc.h"
+#include "ssrf.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_key_t handle_key;
@@ -73,6 +74,31 @@ static size_t on_data(char *p, size_t sz, size_t n, void *u)
     return add;
 }
 
+/* public_only's SSRF guard, called for each address libcurl tries (several for a name with
+ * several addresses). Refusing one makes libcurl try the next; refusing all fails the request. */
+typedef struct {
+    int allowed;       /* addresses let through */
+    char refused[128]; /* the reason for the last address refused, "" when none */
+} guard;
+
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    guard *g = clientp;
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+        pl_addr_class c = pl_ssrf_classify(&a->addr);
+        if (!pl_ssrf_allowed(c, 0)) {
+            char ip[PL_SSRF_ADDRSTRLEN];
+            const char *name = pl_ssrf_class_name(c);
+            snprintf(g->refused, sizeof(g->refused), "refused: %s is %s %s address",
+                     pl_ssrf_ntop(&a->addr, ip), strchr("aeiou", name[0]) != NULL ? "an" : "a",
+                     name);
+            return CURL_SOCKET_BAD;
+        }
+        g->allowed++;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
 int pl_httpc_request(const char *method, const char *url, const char *ctype, const char *body,
                      size_t len, const pl_httpc_opts *o, pl_httpc_resp *out)
 {
@@ -94,6 +120,7 @@ int pl_httpc_request(const char *method, const char *url, const char *ctype, con
     long connect =
         o != NULL && o->connect_ms > 0 ? o->connect_ms : (timeout < 5000 ? timeout : 5000);
     sink s = {out, 1, o != NULL && o->max_response > 0 ? o->max_response : 1 << 20, 0};
+    guard g = {0, ""};
     struct curl_slist *headers = NULL;
     char hdr[256];
     if (ctype != NULL) {
@@ -112,6 +139,14 @@ int pl_httpc_request(const char *method, const char *url, const char *ctype, con
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "parley/1");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* (the default) a 3xx is the response */
+    if (o != NULL && o->public_only) {
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &g);
+        /* A connection this thread kept alive from an unguarded request would skip the guard. */
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never a proxy from http_proxy & co */
+    }
     if (o != NULL && o->user != NULL) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERNAME, o->user);
@@ -142,7 +177,14 @@ int pl_httpc_request(const char *method, const char *url, const char *ctype, con
         snprintf(out->error, sizeof(out->error), "response larger than %zu bytes", s.max);
         return PL_ERR_TOOBIG;
     }
-    snprintf(out->error, sizeof(out->error), "%s", curl_easy_strerror(cc));
+    if (g.refused[0] != '\0' && g.allowed == 0) {
+        snprintf(out->error, sizeof(out->error), "%s", g.refused);
+        return PL_ERR_IO;
+    }
+    if (g.refused[0] != '\0') /* another address was allowed, and failed */
+        snprintf(out->error, sizeof(out->error), "%s (%s)", curl_easy_strerror(cc), g.refused);
+    else
+        snprintf(out->error, sizeof(out->error), "%s", curl_easy_strerror(cc));
     if (cc == CURLE_OPERATION_TIMEDOUT)
         return PL_ERR_TIMEOUT;
     if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL)

@@ -1,5 +1,7 @@
-/* Outbound HTTP (libcurl) for provider REST APIs: one blocking request per call, optional Basic
- * or Bearer auth, a total deadline, and a hard cap on the response size.
+/* Outbound HTTP (libcurl) for provider REST APIs and client-configured URLs: one blocking request
+ * per call, optional Basic or Bearer auth, a total deadline, a hard cap on the response size, and
+ * on request the SSRF guard (public_only). Redirects are never followed: a 3xx is returned as
+ * the response, like any other status.
  *
  * Threading: any thread may call; each thread reuses its own curl handle (so keep-alive
  * connections to a carrier survive between requests of that thread). Calls block for at most
@@ -21,6 +23,13 @@ typedef struct {
     long timeout_ms;      /* whole request; 0 means 10 s */
     long connect_ms;      /* connection set-up; 0 means the lesser of timeout and 5 s */
     size_t max_response;  /* body bytes kept at most; 0 means 1 MiB; more is PL_ERR_TOOBIG */
+    int public_only;      /* for URLs a client chose: connect only to public addresses (ssrf.h).
+                           * Every address the host resolves to is checked just before libcurl
+                           * connects to it, so a public name resolving to a private address is
+                           * refused too; a refusal is PL_ERR_IO with "refused: <ip> is a
+                           * <class> address" in resp.error. Such a request always opens a new
+                           * connection (a kept-alive one may have been made unguarded) and
+                           * ignores http_proxy & co (the guard must see the real peer). */
 } pl_httpc_opts;
 
 typedef struct {
@@ -35,8 +44,8 @@ void pl_httpc_init(void);
 
 /* One request. body may be NULL (no body); ctype is its Content-Type (NULL: none). Returns PL_OK
  * when a response arrived (whatever its status), PL_ERR_TIMEOUT, PL_ERR_TOOBIG (response over
- * max_response), PL_ERR_INVALID (bad URL or method), or PL_ERR_IO (connection failed). `out` is
- * always initialised and must be released with pl_httpc_resp_free. */
+ * max_response), PL_ERR_INVALID (bad URL or method), or PL_ERR_IO (connection failed, or refused
+ * by public_only). `out` is always initialised and must be released with pl_httpc_resp_free. */
 int pl_httpc_request(const char *method, const char *url, const char *ctype, const char *body,
                      size_t len, const pl_httpc_opts *o, pl_httpc_resp *out);
 

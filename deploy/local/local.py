@@ -101,6 +101,8 @@ def env():
         "PL_PUBLIC_API_URL": f"http://127.0.0.1:{API_PORT}",
         # The demo's webhook receiver is on loopback, which the SSRF guard refuses by default.
         "PL_WEBHOOK_ALLOW_PRIVATE": "1",
+        # An agent's ingest source on loopback is refused the same way by the gateway.
+        "PL_INBOUND_INGEST_ALLOW_PRIVATE": "1",
     })
     return e
 

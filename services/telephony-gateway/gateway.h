@@ -73,6 +73,7 @@ typedef struct {
     const char *relay_host;   /* host workers reach it at ("" = from relay_listen / 127.0.0.1) */
     const char *busy_message; /* said to an inbound caller over the account's cap */
     long ingest_timeout_ms;   /* the agent's ingest source, per inbound call */
+    int ingest_allow_private; /* 1: no SSRF guard on the ingest source (tests, make run) */
 } gw_config;
 
 typedef struct gw_live gw_live;

@@ -3,7 +3,11 @@
  * Only `source_type: api` is read: GET {source_url}?contact_number=<caller> (or &contact_number=
  * when the URL has a query) with the Bearer token, within PL_INBOUND_INGEST_TIMEOUT_MS. The
  * carrier is waiting for our answer meanwhile, so the deadline is short and every failure is
- * only logged: the call proceeds without the data. */
+ * only logged: the call proceeds without the data.
+ *
+ * The URL is an account owner's choice, so the request goes through pl_httpc's SSRF guard
+ * (public_only: no loopback, private, link-local, metadata... address, even behind a public name;
+ * no redirect followed) unless PL_INBOUND_INGEST_ALLOW_PRIVATE=1. */
 #include <stdio.h>
 #include <string.h>
 
@@ -46,7 +50,8 @@ cJSON *gw_ingest_fetch(gw *g, const cJSON *agent_config, const char *caller, cha
     }
     pl_httpc_opts o = {.bearer = str(src, "source_auth_token"),
                        .timeout_ms = g->cfg.ingest_timeout_ms,
-                       .max_response = INGEST_MAX_RESPONSE};
+                       .max_response = INGEST_MAX_RESPONSE,
+                       .public_only = !g->cfg.ingest_allow_private};
     pl_httpc_resp resp;
     int rc = pl_httpc_get(url, &o, &resp);
     cJSON *data = NULL;

@@ -66,6 +66,9 @@ int main(int argc, char **argv)
     g.dialer = gw_dialer_start(&g);
     if (g.dialer == NULL)
         return 1;
+    if (g.cfg.ingest_allow_private)
+        PL_WARN("PL_INBOUND_INGEST_ALLOW_PRIVATE=1: agents' ingest sources may be loopback and "
+                "private addresses");
     PL_INFO("telephony-gateway ready (%s): callbacks at %s, media at %s", g.svc.id,
             g.cfg.public_url, g.cfg.media_url);
     while (!stopping)

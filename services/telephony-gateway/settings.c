@@ -85,6 +85,10 @@ const pl_cfg_opt gw_config_opts[] = {
      "what an inbound caller hears when the account's concurrency cap is reached"},
     {"PL_INBOUND_INGEST_TIMEOUT_MS", PL_CFG_INT, offsetof(gw_config, ingest_timeout_ms), "2000",
      100, 10000, "deadline of the agent's ingest source request, per inbound call"},
+    {"PL_INBOUND_INGEST_ALLOW_PRIVATE", PL_CFG_BOOL, offsetof(gw_config, ingest_allow_private), "0",
+     0, 0,
+     "1 lets the ingest source be on a loopback, private or other non-public address (tests, "
+     "make run); never in production"},
 };
 const size_t gw_config_nopts = sizeof(gw_config_opts) / sizeof(gw_config_opts[0]);
 

@@ -10,9 +10,7 @@
  * connect to (CURLOPT_OPENSOCKETFUNCTION), after resolution, so a name pointing at a private
  * address is refused like the address itself.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +22,7 @@
 #include "dispatcher.h"
 #include "error.h"
 #include "log.h"
+#include "ssrf.h"
 
 #define POOL_MAX 1024 /* idle easy handles kept for reuse */
 
@@ -98,19 +97,13 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
     wd_delivery *d = clientp;
     wd_http *h = d->http;
     if (purpose == CURLSOCKTYPE_IPCXN) {
-        wd_addr_class c = wd_ssrf_classify(&a->addr);
-        if (!wd_ssrf_allowed(c, h->cfg->allow_private)) {
-            char ip[INET6_ADDRSTRLEN] = "?";
-            if (a->family == AF_INET)
-                inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&a->addr)->sin_addr, ip,
-                          sizeof(ip));
-            else if (a->family == AF_INET6)
-                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&a->addr)->sin6_addr, ip,
-                          sizeof(ip));
+        pl_addr_class c = pl_ssrf_classify(&a->addr);
+        if (!pl_ssrf_allowed(c, h->cfg->allow_private)) {
+            char ip[PL_SSRF_ADDRSTRLEN];
             d->guard_refused++;
-            snprintf(d->refused, sizeof(d->refused), "refused to connect to %s: %s address%s", ip,
-                     wd_ssrf_class_name(c),
-                     wd_ssrf_allowed(c, 1) ? " (PL_WEBHOOK_ALLOW_PRIVATE=1 allows it)" : "");
+            snprintf(d->refused, sizeof(d->refused), "refused to connect to %s: %s address%s",
+                     pl_ssrf_ntop(&a->addr, ip), pl_ssrf_class_name(c),
+                     pl_ssrf_allowed(c, 1) ? " (PL_WEBHOOK_ALLOW_PRIVATE=1 allows it)" : "");
             return CURL_SOCKET_BAD;
         }
         d->guard_allowed++;

@@ -7,7 +7,8 @@
  * them concurrently through libcurl's multi interface (deliver.c) and records their outcomes in
  * batches, its Postgres statements sent without blocking (pgasync.c); a bus thread (wake.c)
  * wakes the loop when a status changes; a poll is the durable fallback. Pure parts:
- * signature.c, backoff.c, ssrf.c and wd_judge in deliver.c.
+ * signature.c, backoff.c and wd_judge in deliver.c; the SSRF guard's address classes are
+ * common/ssrf.c.
  */
 #ifndef DISPATCHER_H
 #define DISPATCHER_H
@@ -15,7 +16,6 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "config.h"
 #include "db.h"
@@ -68,31 +68,6 @@ int64_t wd_backoff_ms(int failed, int64_t base_ms, int64_t cap_ms, double unit);
 
 /* A uniform random number in [0, 1) (thread-safe, not for secrets). */
 double wd_random_unit(void);
-
-/* ---- ssrf.c ---- */
-
-typedef enum {
-    WD_ADDR_PUBLIC = 0,  /* a global unicast address: always allowed */
-    WD_ADDR_LOOPBACK,    /* 127/8, ::1 */
-    WD_ADDR_PRIVATE,     /* RFC 1918, 100.64/10 (CGNAT), fc00::/7 (ULA), fec0::/10 */
-    WD_ADDR_LINK_LOCAL,  /* 169.254/16, fe80::/10 */
-    WD_ADDR_METADATA,    /* cloud instance metadata (169.254.169.254, fd00:ec2::254) */
-    WD_ADDR_UNSPECIFIED, /* 0/8, :: */
-    WD_ADDR_MULTICAST,   /* 224/4, ff00::/8, 255.255.255.255 */
-    WD_ADDR_RESERVED,    /* documentation, benchmarking, 240/4 and other special ranges */
-} wd_addr_class;
-
-/* The class of an IPv4 (AF_INET) or IPv6 (AF_INET6) socket address; IPv4-mapped, NAT64 and
- * 6to4 IPv6 addresses are judged by the IPv4 address they carry. Other families: RESERVED. */
-wd_addr_class wd_ssrf_classify(const struct sockaddr *sa);
-
-/* "loopback", "private", ... */
-const char *wd_ssrf_class_name(wd_addr_class c);
-
-/* 1 when a connection to an address of this class may be made. allow_private admits loopback,
- * private and link-local addresses; metadata, unspecified, multicast and reserved addresses are
- * never webhook targets. */
-int wd_ssrf_allowed(wd_addr_class c, int allow_private);
 
 /* ---- the service ---- */
 

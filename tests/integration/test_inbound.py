@@ -67,7 +67,8 @@ class Crm:
 def setup(ctx):
     ctx.dialing = Dialing(ctx, fake_args=["--voice-cmd", "espeak-ng -s 150 --stdout {text}",
                                           "--max-call-seconds", "60"],
-                          gateway_env={"PL_INBOUND_BUSY_MESSAGE": BUSY},
+                          gateway_env={"PL_INBOUND_BUSY_MESSAGE": BUSY,
+                                       "PL_INBOUND_INGEST_ALLOW_PRIVATE": 1},
                           # live inbound calls are checked with their carrier every 2 s
                           scheduler_env={"PL_SCHEDULER_INBOUND_CHECK_S": 2})
     d = ctx.dialing
@@ -250,6 +251,9 @@ def test_inbound_call_converses_on_each_carrier(ctx):
         assert hooks == events, (provider, hooks)
         text = heard(ctx, cid)
         assert "help" in text and "dollars" in text, (provider, text)
+        for kind, want in (("inbound", [eid]), ("outbound", [])):
+            r = ctx.http("GET", f"/v2/agent/{aid}/executions?call_type={kind}", key=ctx.key)
+            assert r.status == 200 and [e["id"] for e in r.json["data"]] == want, (kind, r)
 
 
 def test_unknown_unlinked_and_misrouted_numbers_are_rejected(ctx):

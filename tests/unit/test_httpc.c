@@ -1,5 +1,6 @@
 /* httpc: methods, bodies, Basic auth, status passthrough, response cap, deadline and refused
- * connections, against a real civetweb server in this process. */
+ * connections, redirects not followed, public_only's SSRF guard, against a real civetweb server
+ * in this process. */
 #include <unistd.h>
 
 #include "check.h"
@@ -45,10 +46,22 @@ static int h_error(pl_req *r)
     return pl_http_json(r, 400, "{\"code\":21211,\"message\":\"bad To\"}");
 }
 
+/* A redirect to this server's /echo/redirected. */
+static int h_redirect(pl_req *r)
+{
+    char loc[128];
+    snprintf(loc, sizeof(loc), "Location: http://127.0.0.1:%d/echo/redirected\r\n", port);
+    return pl_http_send(r, 302, "text/plain", "moved", 5, loc);
+}
+
 static const pl_route routes[] = {
-    {"GET", "/echo/{}", h_echo, "echo"},    {"POST", "/echo/{}", h_echo, "echo"},
-    {"DELETE", "/echo/{}", h_echo, "echo"}, {"GET", "/big", h_big, "big"},
-    {"GET", "/slow", h_slow, "slow"},       {"POST", "/error", h_error, "error"},
+    {"GET", "/echo/{}", h_echo, "echo"},
+    {"POST", "/echo/{}", h_echo, "echo"},
+    {"DELETE", "/echo/{}", h_echo, "echo"},
+    {"GET", "/big", h_big, "big"},
+    {"GET", "/slow", h_slow, "slow"},
+    {"POST", "/error", h_error, "error"},
+    {"GET", "/redirect", h_redirect, "redirect"},
 };
 
 static void url(char *buf, size_t cap, const char *path)
@@ -151,6 +164,59 @@ static void deadline_and_refused(void)
     pl_httpc_resp_free(&r);
 }
 
+static void redirect_not_followed(void)
+{
+    char u[128];
+    pl_httpc_resp r;
+    url(u, sizeof(u), "/redirect");
+    CHECK(pl_httpc_get(u, NULL, &r) == PL_OK);
+    CHECK(r.status == 302);
+    CHECK_STR(r.body, "moved");
+    pl_httpc_resp_free(&r);
+}
+
+static void public_only_refuses_private_addresses(void)
+{
+    char u[128];
+    pl_httpc_resp r;
+    pl_httpc_opts guarded = {.timeout_ms = 2000, .public_only = 1};
+    url(u, sizeof(u), "/echo/x");
+    /* Unguarded, it works; this thread now keeps that connection alive, and the guarded request
+     * must not reuse it. */
+    CHECK(pl_httpc_get(u, NULL, &r) == PL_OK);
+    CHECK(r.status == 200 && strncmp(r.body, "GET|", 4) == 0);
+    pl_httpc_resp_free(&r);
+    CHECK(pl_httpc_get(u, &guarded, &r) == PL_ERR_IO);
+    CHECK(r.status == 0 && r.len == 0);
+    CHECK_STR(r.error, "refused: 127.0.0.1 is a loopback address");
+    pl_httpc_resp_free(&r);
+    CHECK(pl_httpc_post_json(u, "{}", &guarded, &r) == PL_ERR_IO);
+    CHECK_STR(r.error, "refused: 127.0.0.1 is a loopback address");
+    pl_httpc_resp_free(&r);
+    /* and the guard does not stick to the thread's handle */
+    CHECK(pl_httpc_get(u, NULL, &r) == PL_OK && r.status == 200);
+    pl_httpc_resp_free(&r);
+
+    /* A name is judged by the addresses it resolves to. */
+    snprintf(u, sizeof(u), "http://localhost:%d/echo/x", port);
+    CHECK(pl_httpc_get(u, &guarded, &r) == PL_ERR_IO);
+    CHECK(strncmp(r.error, "refused: ", 9) == 0 && strstr(r.error, " loopback address") != NULL);
+    pl_httpc_resp_free(&r);
+    /* Refused before any connection is attempted (none of these is reachable from here). */
+    CHECK(pl_httpc_get("http://169.254.169.254/latest/meta-data/", &guarded, &r) == PL_ERR_IO);
+    CHECK_STR(r.error, "refused: 169.254.169.254 is a cloud metadata address");
+    pl_httpc_resp_free(&r);
+    CHECK(pl_httpc_get("http://10.255.255.1/x", &guarded, &r) == PL_ERR_IO);
+    CHECK_STR(r.error, "refused: 10.255.255.1 is a private address");
+    pl_httpc_resp_free(&r);
+    CHECK(pl_httpc_get("http://[::ffff:127.0.0.1]:1/x", &guarded, &r) == PL_ERR_IO);
+    CHECK_STR(r.error, "refused: ::ffff:127.0.0.1 is a loopback address");
+    pl_httpc_resp_free(&r);
+    CHECK(pl_httpc_get("http://0.0.0.0:1/x", &guarded, &r) == PL_ERR_IO);
+    CHECK_STR(r.error, "refused: 0.0.0.0 is an unspecified address");
+    pl_httpc_resp_free(&r);
+}
+
 int main(void)
 {
     pl_httpc_init();
@@ -170,6 +236,8 @@ int main(void)
     RUN(post_json_and_error_status);
     RUN(response_cap);
     RUN(deadline_and_refused);
+    RUN(redirect_not_followed);
+    RUN(public_only_refuses_private_addresses);
     pl_http_stop(h);
     return check_summary();
 }

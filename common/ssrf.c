@@ -1,14 +1,12 @@
-/* The SSRF guard's address classification (DESIGN.md, Security). A webhook_url is chosen by a
- * client; without a guard it could make this service POST into the private network it runs in
- * (databases, admin ports, the cloud metadata endpoint). deliver.c asks this module about every
- * address libcurl is about to connect to, after name resolution, so DNS names that resolve to
- * private addresses (or change between a check and the connection) are caught as well. */
+/* The SSRF guard's address classification (ssrf.h): the ranges DESIGN.md names, and the IPv6
+ * forms that carry an IPv4 address, judged by that address. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "dispatcher.h"
+#include "ssrf.h"
 
 static int in4(uint32_t a, uint32_t net, int bits)
 {
@@ -19,21 +17,21 @@ static int in4(uint32_t a, uint32_t net, int bits)
 #define V4(a, b, c, d) (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (d))
 
 /* a: host byte order. */
-static wd_addr_class classify4(uint32_t a)
+static pl_addr_class classify4(uint32_t a)
 {
     if (a == V4(169, 254, 169, 254) || a == V4(100, 100, 100, 200)) /* AWS/GCP/Azure, Alibaba */
-        return WD_ADDR_METADATA;
+        return PL_ADDR_METADATA;
     if (in4(a, V4(0, 0, 0, 0), 8))
-        return WD_ADDR_UNSPECIFIED;
+        return PL_ADDR_UNSPECIFIED;
     if (in4(a, V4(127, 0, 0, 0), 8))
-        return WD_ADDR_LOOPBACK;
+        return PL_ADDR_LOOPBACK;
     if (in4(a, V4(10, 0, 0, 0), 8) || in4(a, V4(172, 16, 0, 0), 12) ||
         in4(a, V4(192, 168, 0, 0), 16) || in4(a, V4(100, 64, 0, 0), 10))
-        return WD_ADDR_PRIVATE;
+        return PL_ADDR_PRIVATE;
     if (in4(a, V4(169, 254, 0, 0), 16))
-        return WD_ADDR_LINK_LOCAL;
+        return PL_ADDR_LINK_LOCAL;
     if (a == V4(255, 255, 255, 255) || in4(a, V4(224, 0, 0, 0), 4))
-        return WD_ADDR_MULTICAST;
+        return PL_ADDR_MULTICAST;
     if (in4(a, V4(192, 0, 0, 0), 24) ||    /* IETF protocol assignments */
         in4(a, V4(192, 0, 2, 0), 24) ||    /* TEST-NET-1 */
         in4(a, V4(198, 51, 100, 0), 24) || /* TEST-NET-2 */
@@ -41,8 +39,8 @@ static wd_addr_class classify4(uint32_t a)
         in4(a, V4(198, 18, 0, 0), 15) ||   /* benchmarking */
         in4(a, V4(192, 88, 99, 0), 24) ||  /* 6to4 relay anycast (deprecated) */
         in4(a, V4(240, 0, 0, 0), 4))       /* reserved */
-        return WD_ADDR_RESERVED;
-    return WD_ADDR_PUBLIC;
+        return PL_ADDR_RESERVED;
+    return PL_ADDR_PUBLIC;
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -61,7 +59,7 @@ static int prefix6(const uint8_t *a, const uint8_t *net, int bits)
     return (a[bytes] & mask) == (net[bytes] & mask);
 }
 
-static wd_addr_class classify6(const uint8_t *a)
+static pl_addr_class classify6(const uint8_t *a)
 {
     static const uint8_t zero[16];
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -77,9 +75,9 @@ static wd_addr_class classify6(const uint8_t *a)
     static const uint8_t teredo[4] = {0x20, 0x01, 0x00, 0x00};
 
     if (memcmp(a, zero, 16) == 0)
-        return WD_ADDR_UNSPECIFIED;
+        return PL_ADDR_UNSPECIFIED;
     if (memcmp(a, zero, 15) == 0 && a[15] == 1)
-        return WD_ADDR_LOOPBACK;
+        return PL_ADDR_LOOPBACK;
     /* Addresses that carry an IPv4 address: judged by it (::ffff:127.0.0.1 is loopback). */
     if (memcmp(a, mapped, 12) == 0 || prefix6(a, nat64, 96))
         return classify4(be32(a + 12));
@@ -88,24 +86,24 @@ static wd_addr_class classify6(const uint8_t *a)
     if (prefix6(a, sixto4, 16))
         return classify4(be32(a + 2));
     if (memcmp(a, ec2, 16) == 0)
-        return WD_ADDR_METADATA;
+        return PL_ADDR_METADATA;
     if (a[0] == 0xff)
-        return WD_ADDR_MULTICAST;
+        return PL_ADDR_MULTICAST;
     if (prefix6(a, ula, 7) || prefix6(a, site, 10))
-        return WD_ADDR_PRIVATE;
+        return PL_ADDR_PRIVATE;
     if (prefix6(a, link, 10))
-        return WD_ADDR_LINK_LOCAL;
+        return PL_ADDR_LINK_LOCAL;
     if (prefix6(a, doc, 32) || prefix6(a, discard, 64) || prefix6(a, teredo, 32))
-        return WD_ADDR_RESERVED;
+        return PL_ADDR_RESERVED;
     if ((a[0] & 0xe0) != 0x20) /* global unicast is 2000::/3; the rest is unassigned */
-        return WD_ADDR_RESERVED;
-    return WD_ADDR_PUBLIC;
+        return PL_ADDR_RESERVED;
+    return PL_ADDR_PUBLIC;
 }
 
-wd_addr_class wd_ssrf_classify(const struct sockaddr *sa)
+pl_addr_class pl_ssrf_classify(const struct sockaddr *sa)
 {
     if (sa == NULL)
-        return WD_ADDR_RESERVED;
+        return PL_ADDR_RESERVED;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)sa;
         return classify4(ntohl(s->sin_addr.s_addr));
@@ -114,42 +112,54 @@ wd_addr_class wd_ssrf_classify(const struct sockaddr *sa)
         const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)(const void *)sa;
         return classify6(s->sin6_addr.s6_addr);
     }
-    return WD_ADDR_RESERVED;
+    return PL_ADDR_RESERVED;
 }
 
-const char *wd_ssrf_class_name(wd_addr_class c)
+const char *pl_ssrf_class_name(pl_addr_class c)
 {
     switch (c) {
-    case WD_ADDR_PUBLIC:
+    case PL_ADDR_PUBLIC:
         return "public";
-    case WD_ADDR_LOOPBACK:
+    case PL_ADDR_LOOPBACK:
         return "loopback";
-    case WD_ADDR_PRIVATE:
+    case PL_ADDR_PRIVATE:
         return "private";
-    case WD_ADDR_LINK_LOCAL:
+    case PL_ADDR_LINK_LOCAL:
         return "link-local";
-    case WD_ADDR_METADATA:
+    case PL_ADDR_METADATA:
         return "cloud metadata";
-    case WD_ADDR_UNSPECIFIED:
+    case PL_ADDR_UNSPECIFIED:
         return "unspecified";
-    case WD_ADDR_MULTICAST:
+    case PL_ADDR_MULTICAST:
         return "multicast/broadcast";
-    case WD_ADDR_RESERVED:
+    case PL_ADDR_RESERVED:
         return "reserved";
     }
     return "unknown";
 }
 
-int wd_ssrf_allowed(wd_addr_class c, int allow_private)
+int pl_ssrf_allowed(pl_addr_class c, int allow_private)
 {
     switch (c) {
-    case WD_ADDR_PUBLIC:
+    case PL_ADDR_PUBLIC:
         return 1;
-    case WD_ADDR_LOOPBACK:
-    case WD_ADDR_PRIVATE:
-    case WD_ADDR_LINK_LOCAL:
+    case PL_ADDR_LOOPBACK:
+    case PL_ADDR_PRIVATE:
+    case PL_ADDR_LINK_LOCAL:
         return allow_private;
     default:
         return 0;
     }
+}
+
+const char *pl_ssrf_ntop(const struct sockaddr *sa, char buf[PL_SSRF_ADDRSTRLEN])
+{
+    const void *a = NULL;
+    if (sa != NULL && sa->sa_family == AF_INET)
+        a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    if (a == NULL || inet_ntop(sa->sa_family, a, buf, PL_SSRF_ADDRSTRLEN) == NULL)
+        snprintf(buf, PL_SSRF_ADDRSTRLEN, "?");
+    return buf;
 }
