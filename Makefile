@@ -42,7 +42,7 @@ SVC_UNIT_BIN := $(foreach t,$(SVC_UNIT_SRC),$(B)/tests/$(notdir $(patsubst %/,%,
 BENCH_SRC := $(wildcard tests/bench/*/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
-.PHONY: all install run stop test bench bench-api bench-dial bench-webhooks bench-pipeline format format-check clean
+.PHONY: all install run stop test bench bench-api bench-dial bench-webhooks bench-pipeline bench-inbound format format-check clean
 
 all: $(SERVICE_BINS) $(B)/bin/parley-admin $(B)/bin/parley-events $(B)/bin/parley-transcribe $(UNIT_BIN) $(SVC_UNIT_BIN) \
      $(BENCH_BIN)
@@ -105,7 +105,7 @@ test: install
 	@$(MAKE) --no-print-directory WERROR=1 all
 	@python3 tests/run.py
 
-bench: bench-api bench-dial bench-webhooks bench-pipeline
+bench: bench-api bench-dial bench-webhooks bench-pipeline bench-inbound
 
 bench-api: install
 	@$(MAKE) --no-print-directory all
@@ -122,6 +122,10 @@ bench-webhooks: install
 bench-pipeline: install
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/pipeline/run.sh
+
+bench-inbound: install
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/inbound/run.sh
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:

@@ -22,8 +22,6 @@ Usage: bench.py [calls, default 1000] [rate per second, default 200] [warm-up ca
 import json
 import math
 import os
-import selectors
-import socket
 import sys
 import time
 
@@ -31,6 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import harness  # noqa: E402
 from dialing import Dialing  # noqa: E402
+import loadgen  # noqa: E402
+from loadgen import cpu_seconds, pct  # noqa: E402
 
 FSYNC = "--fsync" in sys.argv[1:]
 ARGS = [a for a in sys.argv[1:] if a != "--fsync"]
@@ -38,40 +38,6 @@ CALLS = int(ARGS[0]) if len(ARGS) > 0 else 1000
 RATE = float(ARGS[1]) if len(ARGS) > 1 else 200.0
 WARMUP = int(ARGS[2]) if len(ARGS) > 2 else 0
 CONNECTIONS = 64  # enough that a slow answer never holds back the next send
-
-
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(len(v) * p))] if v else float("nan")
-
-
-class _Conn:
-    """One keep-alive connection to the api with at most one request in flight."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.setblocking(False)
-        self.buf = b""
-        self.number = None  # the call whose answer is awaited
-
-    def response(self):
-        """The status of the complete response in buf (consumed), or None while incomplete."""
-        head_end = self.buf.find(b"\r\n\r\n")
-        if head_end < 0:
-            return None
-        head = self.buf[:head_end].decode("latin-1").split("\r\n")
-        length = 0
-        for line in head[1:]:
-            k, _, v = line.partition(":")
-            if k.strip().lower() == "content-length":
-                length = int(v)
-            elif k.strip().lower() == "transfer-encoding":
-                raise RuntimeError("chunked answers are not expected from POST /call")
-        if len(self.buf) < head_end + 4 + length:
-            return None
-        self.buf = self.buf[head_end + 4 + length:]
-        return int(head[0].split()[1])
 
 
 def schedule(warmup, calls):
@@ -84,96 +50,18 @@ def schedule(warmup, calls):
 
 
 def send_calls(port, key, aid, numbers, t0, due):
-    """POSTs /call for numbers[i] at t0 + due[i] from one thread over CONNECTIONS keep-alive
-    connections (each with one request in flight, as the api serves them), so the load generator
-    costs little CPU and no thread hand-offs of its own. Returns ({number: send time}, [error
-    statuses], [ms each send left after its due time])."""
-    conns = [_Conn(port) for _ in range(CONNECTIONS)]
-    idle = list(conns)
-    sel = selectors.DefaultSelector()
-    for c in conns:
-        sel.register(c.sock, selectors.EVENT_READ, c)
-    sent, errors, late = {}, [], []
+    """POSTs /call for numbers[i] at t0 + due[i] (loadgen.run, CONNECTIONS connections).
+    Returns ({number: send time}, [error statuses], [ms each send left after its due time])."""
     auth = f"Authorization: Bearer {key}\r\n".encode()
-    i = 0
-    busy = 0
-    while i < len(numbers) or busy:
-        now = time.time()
-        if i < len(numbers) and idle and now >= t0 + due[i]:
-            c = idle.pop(0)  # the longest idle: every connection stays in use
-            body = json.dumps({"agent_id": aid, "recipient_phone_number": numbers[i]}).encode()
-            req = (b"POST /call HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port + auth +
-                   b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
-                   + body)
-            c.number = numbers[i]
-            start = time.time()
-            c.sock.sendall(req)
-            sent[numbers[i]] = start
-            late.append((start - (t0 + due[i])) * 1000)
-            i += 1
-            busy += 1
-            continue
-        timeout = None
-        if i < len(numbers) and idle:
-            timeout = max(0.0, t0 + due[i] - time.time())
-        for k, _ in sel.select(timeout):
-            c = k.data
-            data = c.sock.recv(65536)
-            if not data and c.number is None:  # idle past PL_API_KEEPALIVE_MS: open another
-                sel.unregister(c.sock)
-                c.sock.close()
-                idle.remove(c)
-                conns.remove(c)
-                c = _Conn(port)
-                conns.append(c)
-                idle.append(c)
-                sel.register(c.sock, selectors.EVENT_READ, c)
-                continue
-            if not data:
-                raise RuntimeError("the api closed a connection with a request in flight")
-            c.buf += data
-            st = c.response()
-            if st is not None:
-                if st != 200:
-                    errors.append(st)
-                c.number = None
-                idle.append(c)
-                busy -= 1
-    for c in conns:
-        sel.unregister(c.sock)
-        c.sock.close()
-    return sent, errors, late
-
-
-def cpu_seconds(ctx):
-    """CPU seconds (user + system) used so far by each process of the stack: Postgres (the
-    postmaster, the backends it has reaped, the live ones), Redis, every service, this load
-    generator."""
-    hz = os.sysconf("SC_CLK_TCK")
-
-    def stat(pid):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                return f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-
-    out = {}
-    with open(os.path.join(ctx.pg.root, "data", "postmaster.pid")) as f:
-        pm = f.readline().strip()
-    pg = 0
-    for pid in os.listdir("/proc"):
-        st = stat(pid) if pid.isdigit() else None
-        if st is not None and (pid == pm or st[1] == pm):
-            pg += int(st[11]) + int(st[12]) + (int(st[13]) + int(st[14]) if pid == pm else 0)
-    out["postgres"] = pg / hz
-    procs = [("redis", ctx.redis.proc.pid), ("load generator", os.getpid())]
-    procs += [(name, svc.proc.pid) for name, svc in ctx.services.items() if svc.proc]
-    for name, pid in procs:
-        st = stat(pid)
-        if st is not None:
-            out[name] = out.get(name, 0) + (int(st[11]) + int(st[12])) / hz
-    return out
+    reqs = []
+    for n in numbers:
+        body = json.dumps({"agent_id": aid, "recipient_phone_number": n}).encode()
+        reqs.append(b"POST /call HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port + auth +
+                    b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                    + body)
+    sent, _, answers, late = loadgen.run(port, reqs, t0, due, CONNECTIONS)
+    errors = [st for st, _ in answers if st != 200]
+    return dict(zip(numbers, sent)), errors, late
 
 
 def main():
