@@ -68,7 +68,13 @@ def setup(ctx):
     ctx.dialing = Dialing(ctx, fake_args=["--voice-cmd", "espeak-ng -s 150 --stdout {text}",
                                           "--max-call-seconds", "60"],
                           gateway_env={"PL_INBOUND_BUSY_MESSAGE": BUSY,
-                                       "PL_INBOUND_INGEST_ALLOW_PRIVATE": 1},
+                                       "PL_INBOUND_INGEST_ALLOW_PRIVATE": 1,
+                                       # named credential sets (docs/inbound.md): the fake's
+                                       # own account, and one with a token it does not sign with
+                                       "PL_TWILIO_CREDENTIALS_ACME":
+                                           f"AC00000000000000000000000000000001:{TWILIO_TOKEN}",
+                                       "PL_PLIVO_CREDENTIALS_STALE":
+                                           "MAFAKEAUTHID0000000:an-old-token"},
                           # live inbound calls are checked with their carrier every 2 s
                           scheduler_env={"PL_SCHEDULER_INBOUND_CHECK_S": 2})
     d = ctx.dialing
@@ -113,11 +119,13 @@ def agent(ctx, welcome="Hello! How can I help you today?", webhook=None, ingest=
     return r.json["agent_id"]
 
 
-def linked_number(ctx, provider, agent_id, key=None, number=None):
+def linked_number(ctx, provider, agent_id, key=None, number=None, credentials_ref=None):
     """Registers a number with the carrier and links it: (number, id, inbound URL)."""
     number = number or fresh_number("91" if provider == "exotel" else "1")
-    r = ctx.http("POST", "/phone-numbers", {"phone_number": number,
-                                            "telephony_provider": provider}, key=key or ctx.key)
+    body = {"phone_number": number, "telephony_provider": provider}
+    if credentials_ref is not None:
+        body["credentials_ref"] = credentials_ref
+    r = ctx.http("POST", "/phone-numbers", body, key=key or ctx.key)
     assert r.status == 201, r
     nid = r.json["id"]
     r = ctx.http("POST", "/inbound/setup", {"agent_id": agent_id, "phone_number_id": nid},
@@ -442,3 +450,27 @@ def test_gateway_killed_mid_call_still_settles(ctx):
         final(ctx, eid, timeout=60)
         t = get_execution(ctx, eid)["telephony_data"]
         assert t["call_type"] == "inbound" and t["hangup_by"], t
+
+
+def test_named_credential_sets(ctx):
+    """A number's credentials_ref picks the gateway's credential set: the set's token verifies
+    the webhook and its account hangs up the call over REST; a set whose token the carrier does
+    not sign with refuses the webhook (403); a set that is not configured rejects the call."""
+    aid = agent(ctx)
+    to, _, url = linked_number(ctx, "twilio", aid, credentials_ref="acme")
+    cid = ring(ctx, "twilio", url, to, fresh_number(),
+               script=[{"silence_ms": 3500}, {"text": "goodbye"}, {"silence_ms": 15000}])
+    rec = settled(ctx, cid, timeout=40)
+    assert rec["inbound"]["outcome"] == "streamed", rec["inbound"]
+    assert rec["hangup_by"] == "api", rec  # our REST hang-up, made with the set's account
+    eid = execution_of(ctx, cid)
+    final(ctx, eid)
+    t = get_execution(ctx, eid)["telephony_data"]
+    assert (t["hangup_by"], t["hangup_reason"]) == ("Callee", "llm_prompted_hangup"), t
+    pto, _, purl = linked_number(ctx, "plivo", aid, credentials_ref="stale")
+    rec = quick_call(ctx, "plivo", purl, pto, fresh_number())
+    assert rec["inbound"]["webhook"]["http_status"] == 403, rec["inbound"]
+    nto, _, nurl = linked_number(ctx, "twilio", aid, credentials_ref="nosuch")
+    rec = quick_call(ctx, "twilio", nurl, nto, fresh_number())
+    assert rec["inbound"]["outcome"] == "rejected", rec["inbound"]
+    assert "rejected (no_credentials)" in ctx.services["telephony-gateway"].log()

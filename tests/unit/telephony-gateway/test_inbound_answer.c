@@ -3,9 +3,12 @@
  * (reference/providers.md §1-3). */
 #include <cjson/cJSON.h>
 
+#include <stdlib.h>
+
 #include "carrier.h"
 #include "check.h"
 #include "form.h"
+#include "gateway.h"
 
 static const gw_carrier_conf conf = {.media_url = "wss://media.example.org",
                                      .public_url = "https://gw.example.org"};
@@ -109,8 +112,33 @@ static void answers(void)
     CHECK(gw_twilio.inbound_answer(&conf, "tok", buf, 40) == -1); /* does not fit */
 }
 
+/* credentials_ref → the gateway's credential sets (PL_<CARRIER>_CREDENTIALS_<NAME>). */
+static void credential_sets(void)
+{
+    static gw g;
+    g.conf[GW_TWILIO] = (gw_carrier_conf){.account = "ACdef", .user = "ACdef", .secret = "tok"};
+    g.conf[GW_EXOTEL] = (gw_carrier_conf){.account = "sid", .user = "key", .secret = "tok"};
+    gw_cred_buf buf;
+    CHECK(gw_credentials(&g, &gw_twilio, "", &buf) == &g.conf[GW_TWILIO]);
+    CHECK(gw_credentials(&g, &gw_twilio, "default", &buf) == &g.conf[GW_TWILIO]);
+    CHECK(gw_credentials(&g, &gw_twilio, "acme_eu", &buf) == NULL); /* not configured */
+    setenv("PL_TWILIO_CREDENTIALS_ACME_EU", "ACacme:acme-token", 1);
+    const gw_carrier_conf *c = gw_credentials(&g, &gw_twilio, "acme_eu", &buf);
+    CHECK(c != NULL && strcmp(c->account, "ACacme") == 0 && strcmp(c->user, "ACacme") == 0 &&
+          strcmp(c->secret, "acme-token") == 0);
+    setenv("PL_EXOTEL_CREDENTIALS_IN", "sid2:key2:token2", 1);
+    c = gw_credentials(&g, &gw_exotel, "in", &buf);
+    CHECK(c != NULL && strcmp(c->account, "sid2") == 0 && strcmp(c->user, "key2") == 0 &&
+          strcmp(c->secret, "token2") == 0);
+    setenv("PL_EXOTEL_CREDENTIALS_BAD", "sid2:key2", 1); /* Exotel needs three parts */
+    CHECK(gw_credentials(&g, &gw_exotel, "bad", &buf) == NULL);
+    setenv("PL_TWILIO_CREDENTIALS_EMPTY", "ACx:", 1);
+    CHECK(gw_credentials(&g, &gw_twilio, "empty", &buf) == NULL);
+}
+
 int main(void)
 {
+    RUN(credential_sets);
     RUN(e164_forms);
     RUN(webhook_fields);
     RUN(answers);
