@@ -1,4 +1,5 @@
 /* The carrier registry and the small helpers every carrier file shares. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,18 @@ int gw_e164(const char *in, const char *national_cc, char *out, size_t cap)
     return 0;
 }
 
+/* A caller that is not a phone number — a withheld number ("anonymous", "Restricted", empty),
+ * a Twilio client ("client:alice"), a SIP URI — still calls: its identity is kept as written
+ * when it is short and plain, else "anonymous". */
+static void caller_identity(const char *from, char *out, size_t cap)
+{
+    size_t n = from != NULL ? strlen(from) : 0;
+    int plain = n > 0 && n < cap;
+    for (size_t i = 0; plain && i < n; i++)
+        plain = isalnum((unsigned char)from[i]) || strchr("+:._-@", from[i]) != NULL;
+    snprintf(out, cap, "%s", plain ? from : "anonymous");
+}
+
 int gw_inbound_fields(const pl_form *params, const char *id_key, const char *from_key,
                       const char *to_key, const char *national_cc, gw_inbound_call *out, char *why,
                       size_t cap)
@@ -126,10 +139,8 @@ int gw_inbound_fields(const pl_form *params, const char *id_key, const char *fro
         snprintf(why, cap, "no usable %s", id_key);
         return -1;
     }
-    if (gw_e164(from, national_cc, out->from, sizeof(out->from)) != 0) {
-        snprintf(why, cap, "%s '%s' is not a phone number", from_key, from != NULL ? from : "");
-        return -1;
-    }
+    if (gw_e164(from, national_cc, out->from, sizeof(out->from)) != 0)
+        caller_identity(from, out->from, sizeof(out->from));
     if (gw_e164(to, national_cc, out->to, sizeof(out->to)) != 0) {
         snprintf(why, cap, "%s '%s' is not a phone number", to_key, to != NULL ? to : "");
         return -1;

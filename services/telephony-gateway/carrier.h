@@ -211,7 +211,9 @@ int gw_xml_append(char *buf, size_t cap, size_t *len, const char *s, int escape)
  * parentheses are ignored. 0, or -1 when the result is not "+" and 7 to 15 digits (pl_is_e164). */
 int gw_e164(const char *in, const char *national_cc, char *out, size_t cap);
 /* The inbound_parse every carrier shares: the call id, caller and our number from the params
- * named id_key, from_key and to_key (numbers through gw_e164 with national_cc). */
+ * named id_key, from_key and to_key (numbers through gw_e164 with national_cc). A caller that is
+ * no phone number (withheld, a client, a SIP URI) is kept as its plain identity or "anonymous";
+ * our number must be one. */
 int gw_inbound_fields(const pl_form *params, const char *id_key, const char *from_key,
                       const char *to_key, const char *national_cc, gw_inbound_call *out, char *why,
                       size_t cap);

@@ -140,7 +140,11 @@ static void exotel_parse(const gw_callback *cb, gw_event *ev)
  * in India (Exotel's home network). */
 static int exotel_inbound_parse(const pl_form *params, gw_inbound_call *out, char *why, size_t cap)
 {
-    return gw_inbound_fields(params, "CallSid", "CallFrom", "CallTo", "91", out, why, cap);
+    /* Exotel's applets name the numbers CallFrom/CallTo; some of its URL requests From/To. */
+    int call_keys =
+        pl_form_get(params, "CallFrom") != NULL || pl_form_get(params, "CallTo") != NULL;
+    return gw_inbound_fields(params, "CallSid", call_keys ? "CallFrom" : "From",
+                             call_keys ? "CallTo" : "To", "91", out, why, cap);
 }
 
 /* The applet asked for the WebSocket URL: {"url": ...}. Exotel has no reject document; the

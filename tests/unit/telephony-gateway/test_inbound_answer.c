@@ -74,12 +74,35 @@ static void webhook_fields(void)
     CHECK(gw_twilio.inbound_parse(&f, &call, why, sizeof(why)) != 0);
     CHECK(strstr(why, "CallSid") != NULL);
     pl_form_free(&f);
+    /* callers that are no phone number still call; our number must be one */
+    static const char *const callers[][2] = {{"anonymous", "anonymous"},
+                                             {"client:alice", "client:alice"},
+                                             {"", "anonymous"},
+                                             {"<script>", "anonymous"}};
+    for (size_t i = 0; i < sizeof(callers) / sizeof(callers[0]); i++) {
+        pl_form_init(&f);
+        pl_form_add(&f, "CallSid", "CA1");
+        pl_form_add(&f, "From", callers[i][0]);
+        pl_form_add(&f, "To", "+15005550006");
+        CHECK(gw_twilio.inbound_parse(&f, &call, why, sizeof(why)) == 0);
+        CHECK_STR(call.from, callers[i][1]);
+        pl_form_free(&f);
+    }
     pl_form_init(&f);
     pl_form_add(&f, "CallSid", "CA1");
-    pl_form_add(&f, "From", "anonymous");
-    pl_form_add(&f, "To", "+15005550006");
+    pl_form_add(&f, "From", "+15551230001");
+    pl_form_add(&f, "To", "sip:bot@example.org");
     CHECK(gw_twilio.inbound_parse(&f, &call, why, sizeof(why)) != 0);
-    CHECK(strstr(why, "From") != NULL);
+    CHECK(strstr(why, "To") != NULL);
+    pl_form_free(&f);
+
+    pl_form_init(&f); /* Exotel requests that name the numbers From/To */
+    pl_form_add(&f, "CallSid", "b6a2");
+    pl_form_add(&f, "From", "09876543210");
+    pl_form_add(&f, "To", "08047491899");
+    CHECK(gw_exotel.inbound_parse(&f, &call, why, sizeof(why)) == 0);
+    CHECK_STR(call.from, "+919876543210");
+    CHECK_STR(call.to, "+918047491899");
     pl_form_free(&f);
 }
 
