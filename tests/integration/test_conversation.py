@@ -6,18 +6,18 @@ import copy
 import itertools
 import json
 import os
-import subprocess
 import sys
 import time
 
+import calls
 import harness
+from calls import execution, heard, status, wait_status
 from dialing import Dialing
 
 CARRIERS = ("twilio", "plivo", "exotel")
 FINAL = {"completed", "no-answer", "busy", "failed", "canceled", "stopped", "error",
          "call-disconnected"}
 OPENAI_FAKE = os.path.join(harness.ROOT, "tests", "fakes", "openai", "server.py")
-TRANSCRIBE = os.path.join(harness.ROOT, "build", "bin", "parley-transcribe")
 
 WELCOME = "Hello! How can I help you today?"
 LONG_WELCOME = ("Hello! This is the Parley test agent calling about your appointment. "
@@ -89,25 +89,12 @@ def place(ctx, agent_id, script, i=0):
     return r.json["execution_id"]
 
 
-def status(ctx, eid):
-    return ctx.sql("SELECT status FROM executions WHERE id = :'p1'", eid)[0][0]
-
-
 def settle(ctx, eid, timeout=60):
-    return harness.eventually(lambda: status(ctx, eid) in FINAL and status(ctx, eid),
-                              timeout=timeout, interval=0.2)
+    return wait_status(ctx, eid, FINAL, timeout)
 
 
 def turns(ctx, eid):
-    rows = ctx.sql("SELECT role, content, interrupted FROM transcript_turns WHERE execution_id ="
-                   " :'p1' ORDER BY seq", eid)
-    return [(r[0], r[1], r[2] == "t") for r in rows]
-
-
-def execution(ctx, eid):
-    r = ctx.http("GET", f"/executions/{eid}", key=ctx.key)
-    assert r.status == 200, r
-    return r.json
+    return calls.turns(ctx, eid, interrupted=True)
 
 
 def finished(ctx, eid):
@@ -121,14 +108,7 @@ def finished(ctx, eid):
 
 def heard_by_callee(ctx, eid):
     """Text of what the callee heard, from the fake's recording."""
-    t = execution(ctx, eid)["telephony_data"]
-    sid = t["provider_call_id"]
-    path = harness.eventually(lambda: next(
-        (os.path.join(ctx.dialing.record_dir, f) for f in os.listdir(ctx.dialing.record_dir)
-         if f.startswith(sid)), None), timeout=10)
-    out = subprocess.run([TRANSCRIBE, path], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
+    return heard(ctx.dialing.record_dir, execution(ctx, eid)["telephony_data"]["provider_call_id"])
 
 
 def roles(ts):

@@ -10,6 +10,7 @@ import time
 import urllib.parse
 
 import harness
+from calls import status
 from dialing import FAKE, Dialing
 
 CARRIERS = ("twilio", "plivo", "exotel")
@@ -46,10 +47,6 @@ def call(ctx, carrier, number, key=None, agent_id=None, **extra):
 
 def execution(ctx, eid, key=None):
     return ctx.sql("SELECT execution_json(e) FROM executions e WHERE id = :'p1'", eid)[0][0]
-
-
-def status(ctx, eid):
-    return ctx.sql("SELECT status FROM executions WHERE id = :'p1'", eid)[0][0]
 
 
 def telephony(ctx, eid):

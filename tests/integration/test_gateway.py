@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import harness
+from calls import status
 from harness import eventually
 
 ROOT = harness.ROOT
@@ -106,10 +107,6 @@ def fake_get(ctx, path):
 
 def gw(ctx, method, path, raw=None, headers=None):
     return ctx.http(method, path, raw=raw, headers=headers, port=ctx.gw_port)
-
-
-def status(ctx, eid):
-    return ctx.sql("SELECT status FROM executions WHERE id = :'p1'", eid)[0][0]
 
 
 def telephony(ctx, eid):

@@ -10,16 +10,14 @@ import hmac
 import http.server
 import itertools
 import json
-import os
-import subprocess
 import threading
 import time
 import urllib.parse
 
 import harness
+from calls import execution, heard, status, turns, wait_status
 from dialing import Dialing
 
-TRANSCRIBE = os.path.join(harness.ROOT, "build", "bin", "parley-transcribe")
 TWILIO_TOKEN = "twilio-fake-token"  # the fake's default, which signs as Twilio
 BUSY = "Sorry, all our lines are busy right now."
 FINAL = {"completed", "error", "failed", "call-disconnected"}
@@ -168,33 +166,12 @@ def executions_from(ctx, caller):
     return ctx.sql("SELECT id FROM executions WHERE from_number = :'p1'", caller)
 
 
-def status(ctx, eid):
-    return ctx.sql("SELECT status FROM executions WHERE id = :'p1'", eid)[0][0]
-
-
 def final(ctx, eid, want="completed", timeout=90):
-    return harness.eventually(lambda: status(ctx, eid) == want and want, timeout=timeout,
-                              interval=0.2)
+    return wait_status(ctx, eid, {want}, timeout)
 
 
-def get_execution(ctx, eid):
-    r = ctx.http("GET", f"/executions/{eid}", key=ctx.key)
-    assert r.status == 200, r
-    return r.json
-
-
-def turns(ctx, eid):
-    return ctx.sql("SELECT role, content FROM transcript_turns WHERE execution_id = :'p1'"
-                   " ORDER BY seq", eid)
-
-
-def heard(ctx, call_id):
-    path = harness.eventually(lambda: next(
-        (os.path.join(ctx.dialing.record_dir, f) for f in os.listdir(ctx.dialing.record_dir)
-         if f.startswith(call_id)), None), timeout=10)
-    out = subprocess.run([TRANSCRIBE, path], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip().lower()
+def heard_by_caller(ctx, call_id):
+    return heard(ctx.dialing.record_dir, call_id).lower()
 
 
 def twilio_signature(url, params, token=TWILIO_TOKEN):
@@ -240,7 +217,7 @@ def test_inbound_call_converses_on_each_carrier(ctx):
         assert rec["inbound"]["outcome"] == "streamed", (provider, rec["inbound"])
         eid = execution_of(ctx, cid)
         final(ctx, eid)
-        ex = get_execution(ctx, eid)
+        ex = execution(ctx, eid)
         t = ex["telephony_data"]
         assert (t["call_type"], t["provider"], t["provider_call_id"]) == \
             ("inbound", provider, cid), (provider, t)
@@ -257,7 +234,7 @@ def test_inbound_call_converses_on_each_carrier(ctx):
         hooks = [r[0] for r in ctx.sql("SELECT status FROM webhook_deliveries WHERE"
                                        " execution_id = :'p1' ORDER BY event_id", eid)]
         assert hooks == events, (provider, hooks)
-        text = heard(ctx, cid)
+        text = heard_by_caller(ctx, cid)
         assert "help" in text and "dollars" in text, (provider, text)
         for kind, want in (("inbound", [eid]), ("outbound", [])):
             r = ctx.http("GET", f"/v2/agent/{aid}/executions?call_type={kind}", key=ctx.key)
@@ -343,7 +320,7 @@ def test_inbound_limit_and_whitelist(ctx):
     assert "rejected (inbound_limit)" in ctx.services["telephony-gateway"].log()
     for (eid,) in executions_from(ctx, caller) + executions_from(ctx, white):
         final(ctx, eid)
-        assert get_execution(ctx, eid)["telephony_data"]["hangup_by"] == "Caller"
+        assert execution(ctx, eid)["telephony_data"]["hangup_by"] == "Caller"
 
 
 def test_ingest_source_and_unknown_callers(ctx):
@@ -360,7 +337,7 @@ def test_ingest_source_and_unknown_callers(ctx):
     assert rec["inbound"]["outcome"] == "streamed", rec["inbound"]
     assert (known, "Bearer crm-token") in ctx.crm.requests, ctx.crm.requests
     (eid,), = executions_from(ctx, known)
-    ex = get_execution(ctx, eid)
+    ex = execution(ctx, eid)
     assert ex["user_data"]["name"] == "Ada" and ex["user_data"]["plan"] == "gold", ex
     assert ex["user_data"]["from_number"] == known and ex["user_data"]["to_number"] == to, ex
     assert turns(ctx, eid)[0][1] == "Hello Ada, welcome back.", turns(ctx, eid)
@@ -383,7 +360,7 @@ def test_ingest_source_and_unknown_callers(ctx):
     assert time.time() - t0 < 20
     eids = [r[0] for r in executions_from(ctx, known)]
     assert len(eids) == 2
-    late = [get_execution(ctx, e) for e in eids if e != eid][0]
+    late = [execution(ctx, e) for e in eids if e != eid][0]
     assert "name" not in late["user_data"] and late["user_data"]["caller_number"] == known
 
 
@@ -411,7 +388,7 @@ def test_concurrency_cap_says_busy(ctx):
                 " FROM executions WHERE id = :'p1'", eid)[0]
     assert tuple(t) == ("Callee", "concurrency_limit"), t
     assert [c for r, c in turns(ctx, eid)] == [BUSY], turns(ctx, eid)
-    assert "busy" in heard(ctx, second), heard(ctx, second)
+    assert "busy" in heard_by_caller(ctx, second), heard_by_caller(ctx, second)
     assert fake_call(ctx, first)["live"], "the first call must still be live"
     settled(ctx, first, timeout=30)
     final(ctx, execution_of(ctx, first))
@@ -448,7 +425,7 @@ def test_gateway_killed_mid_call_still_settles(ctx):
     ctx.dialing.start_gateway()
     for eid in eids:
         final(ctx, eid, timeout=60)
-        t = get_execution(ctx, eid)["telephony_data"]
+        t = execution(ctx, eid)["telephony_data"]
         assert t["call_type"] == "inbound" and t["hangup_by"], t
 
 
@@ -465,7 +442,7 @@ def test_named_credential_sets(ctx):
     assert rec["hangup_by"] == "api", rec  # our REST hang-up, made with the set's account
     eid = execution_of(ctx, cid)
     final(ctx, eid)
-    t = get_execution(ctx, eid)["telephony_data"]
+    t = execution(ctx, eid)["telephony_data"]
     assert (t["hangup_by"], t["hangup_reason"]) == ("Callee", "llm_prompted_hangup"), t
     pto, _, purl = linked_number(ctx, "plivo", aid, credentials_ref="stale")
     rec = quick_call(ctx, "plivo", purl, pto, fresh_number())

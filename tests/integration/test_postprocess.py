@@ -18,6 +18,7 @@ import urllib.parse
 import uuid
 
 import harness
+from calls import status, turns, wait_status
 from dialing import Dialing
 
 OPENAI_FAKE = os.path.join(harness.ROOT, "tests", "fakes", "openai", "server.py")
@@ -134,18 +135,8 @@ def row(ctx, eid):
     return {c: json.loads(v) for c, v in zip(cols, r)}
 
 
-def status(ctx, eid):
-    return ctx.sql("SELECT status FROM executions WHERE id = :'p1'", eid)[0][0]
-
-
 def settle(ctx, eid, timeout=90):
-    return harness.eventually(lambda: status(ctx, eid) in FINAL and status(ctx, eid),
-                              timeout=timeout, interval=0.2)
-
-
-def turns(ctx, eid):
-    return ctx.sql("SELECT role, content FROM transcript_turns WHERE execution_id = :'p1'"
-                   " ORDER BY seq", eid)
+    return wait_status(ctx, eid, FINAL, timeout)
 
 
 def disconnected_to_completed(ctx, eid):

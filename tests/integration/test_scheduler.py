@@ -8,6 +8,7 @@ import signal
 import time
 
 import harness
+from calls import status
 
 
 def setup(ctx):
@@ -40,10 +41,6 @@ def call(ctx, key=None, agent=None, **body):
     r = ctx.http("POST", "/call", body, key=key or ctx.key)
     assert r.status == 200, r
     return r.json["execution_id"]
-
-
-def status(ctx, eid):
-    return ctx.sql("SELECT status FROM executions WHERE id = :'p1'", eid)[0][0]
 
 
 def telephony_jobs(ctx):
