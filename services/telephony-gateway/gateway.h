@@ -325,6 +325,7 @@ typedef struct {
     char agent_id[40];  /* "" when not linked (or the agent was deleted) */
     char *agent_config; /* JSON text, NULL when not linked; owned (gw_number_clear) */
     int concurrency_max;
+    int funded; /* the account's wallet is above 0 (as the scheduler requires of a dial) */
 } gw_number;
 
 void gw_number_clear(gw_number *n);

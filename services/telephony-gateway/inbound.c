@@ -250,6 +250,8 @@ static int answer(inbound *in)
         return reject(in, "unknown_number", "the call is for another number");
     if (in->num.agent_id[0] == '\0' || in->num.agent_config == NULL)
         return reject(in, "not_linked", "the number is linked to no agent");
+    if (!in->num.funded)
+        return reject(in, "balance_low", "the account's wallet is exhausted");
     cJSON *config = cJSON_Parse(in->num.agent_config);
     rules ru = read_rules(config, in->call.from);
     char why[512];

@@ -15,7 +15,8 @@
 static const pl_db_stmt number_stmt = {
     "gw_number",
     "SELECT n.id, n.account_id, n.phone_number, n.telephony_provider, n.credentials_ref,"
-    " n.inbound_secret, COALESCE(ag.id::text, ''), ag.config::text, ac.concurrency_max"
+    " n.inbound_secret, COALESCE(ag.id::text, ''), ag.config::text, ac.concurrency_max,"
+    " ac.wallet > 0"
     " FROM phone_numbers n JOIN accounts ac ON ac.id = n.account_id"
     " LEFT JOIN agents ag ON ag.id = n.agent_id AND ag.deleted_at IS NULL"
     " WHERE n.id = $1::uuid AND n.deleted_at IS NULL",
@@ -61,6 +62,7 @@ int gw_number_load(gw *g, pl_dbconn *c, const char *id, gw_number *n)
     gw_copy(n->agent_id, sizeof(n->agent_id), PQgetvalue(r, 0, 6));
     n->agent_config = PQgetisnull(r, 0, 7) ? NULL : strdup(PQgetvalue(r, 0, 7));
     pl_parse_int(PQgetvalue(r, 0, 8), 0, 1000000, 0, &n->concurrency_max);
+    n->funded = PQgetvalue(r, 0, 9)[0] == 't';
     PQclear(r);
     return PL_OK;
 }

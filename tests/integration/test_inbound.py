@@ -451,3 +451,20 @@ def test_named_credential_sets(ctx):
     rec = quick_call(ctx, "twilio", nurl, nto, fresh_number())
     assert rec["inbound"]["outcome"] == "rejected", rec["inbound"]
     assert "rejected (no_credentials)" in ctx.services["telephony-gateway"].log()
+
+
+def test_exhausted_wallet_rejects(ctx):
+    """As the scheduler refuses to dial for an account whose wallet is exhausted, an inbound call
+    to its number is rejected (the carrier's reject answer), with nothing created."""
+    out = ctx.admin("create-account", "--name", "broke", "--email", "broke@example.com",
+                    "--wallet", "0")
+    key = out["API_KEY"]
+    body = copy.deepcopy(harness.AGENT_FOR_TESTS)
+    r = ctx.http("POST", "/v2/agent", body, key=key)
+    assert r.status == 200, r
+    to, _, url = linked_number(ctx, "twilio", r.json["agent_id"], key=key)
+    caller = fresh_number()
+    rec = quick_call(ctx, "twilio", url, to, caller)
+    assert rec["inbound"]["outcome"] == "rejected", rec["inbound"]
+    assert executions_from(ctx, caller) == []
+    assert "rejected (balance_low)" in ctx.services["telephony-gateway"].log()
