@@ -21,6 +21,7 @@
 #ifndef GATEWAY_H
 #define GATEWAY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +75,7 @@ typedef struct {
     const char *busy_message; /* said to an inbound caller over the account's cap */
     long ingest_timeout_ms;   /* the agent's ingest source, per inbound call */
     int ingest_allow_private; /* 1: no SSRF guard on the ingest source (tests, make run) */
+    long ingest_max;          /* ingest requests in flight at most (each holds an HTTP worker) */
 } gw_config;
 
 typedef struct gw_live gw_live;
@@ -114,6 +116,7 @@ typedef struct gw {
     gw_dialer *dialer;
     gw_relay *relay;
     gw_stats stats;
+    atomic_long ingest_inflight; /* ingest.c: requests to ingest sources in flight */
 } gw;
 
 /* settings.c */

@@ -5,6 +5,10 @@
  * carrier is waiting for our answer meanwhile, so the deadline is short and every failure is
  * only logged: the call proceeds without the data.
  *
+ * Each request holds the civetweb HTTP worker of its webhook, and carrier callbacks need those
+ * workers too: at most PL_INBOUND_INGEST_MAX requests are in flight, and a call beyond that goes
+ * on without caller data (logged), so a slow source under a burst of calls cannot starve them.
+ *
  * The URL is an account owner's choice, so the request goes through pl_httpc's SSRF guard
  * (public_only: no loopback, private, link-local, metadata... address, even behind a public name;
  * no redirect followed) unless PL_INBOUND_INGEST_ALLOW_PRIVATE=1. */
@@ -52,8 +56,15 @@ cJSON *gw_ingest_fetch(gw *g, const cJSON *agent_config, const char *caller, cha
                        .timeout_ms = g->cfg.ingest_timeout_ms,
                        .max_response = INGEST_MAX_RESPONSE,
                        .public_only = !g->cfg.ingest_allow_private};
+    if (atomic_fetch_add(&g->ingest_inflight, 1) >= g->cfg.ingest_max) {
+        atomic_fetch_sub(&g->ingest_inflight, 1);
+        snprintf(why, cap, "ingest source %s not asked: %ld requests already in flight", base,
+                 g->cfg.ingest_max);
+        return NULL;
+    }
     pl_httpc_resp resp;
     int rc = pl_httpc_get(url, &o, &resp);
+    atomic_fetch_sub(&g->ingest_inflight, 1);
     cJSON *data = NULL;
     if (rc != PL_OK)
         snprintf(why, cap, "ingest source %s: %s", base, resp.error);

@@ -85,6 +85,9 @@ const pl_cfg_opt gw_config_opts[] = {
      "what an inbound caller hears when the account's concurrency cap is reached"},
     {"PL_INBOUND_INGEST_TIMEOUT_MS", PL_CFG_INT, offsetof(gw_config, ingest_timeout_ms), "2000",
      100, 10000, "deadline of the agent's ingest source request, per inbound call"},
+    {"PL_INBOUND_INGEST_MAX", PL_CFG_INT, offsetof(gw_config, ingest_max), "16", 1, 4096,
+     "ingest source requests in flight at most; calls beyond go on without caller data (each "
+     "request holds an HTTP worker, which carrier callbacks need too)"},
     {"PL_INBOUND_INGEST_ALLOW_PRIVATE", PL_CFG_BOOL, offsetof(gw_config, ingest_allow_private), "0",
      0, 0,
      "1 lets the ingest source be on a loopback, private or other non-public address (tests, "

@@ -67,6 +67,7 @@ def setup(ctx):
                                           "--max-call-seconds", "60"],
                           gateway_env={"PL_INBOUND_BUSY_MESSAGE": BUSY,
                                        "PL_INBOUND_INGEST_ALLOW_PRIVATE": 1,
+                                       "PL_INBOUND_INGEST_MAX": 1,
                                        # named credential sets (docs/inbound.md): the fake's
                                        # own account, and one with a token it does not sign with
                                        "PL_TWILIO_CREDENTIALS_ACME":
@@ -468,3 +469,30 @@ def test_exhausted_wallet_rejects(ctx):
     assert rec["inbound"]["outcome"] == "rejected", rec["inbound"]
     assert executions_from(ctx, caller) == []
     assert "rejected (balance_low)" in ctx.services["telephony-gateway"].log()
+
+
+def test_ingest_requests_in_flight_are_capped(ctx):
+    """PL_INBOUND_INGEST_MAX=1 here: while one call waits for a slow ingest source, a second
+    call is answered at once without caller data instead of holding another HTTP worker."""
+    caller_a, caller_b = fresh_number(), fresh_number()
+    ctx.crm.known[caller_a] = ctx.crm.known[caller_b] = {"name": "Ada"}
+    ingest = {"source_type": "api", "source_url": ctx.crm.url, "source_auth_token": "crm-token"}
+    aid = agent(ctx, welcome="Hello {name}.", ingest=ingest)
+    to, _, url = linked_number(ctx, "twilio", aid)
+    ctx.crm.delay = 3.0
+    try:
+        first = ring(ctx, "twilio", url, to, caller_a, script=[{"silence_ms": 200}],
+                     hangup_after_ms=1500)
+        harness.eventually(lambda: any(c == caller_a for c, _ in ctx.crm.requests), timeout=5)
+        second = ring(ctx, "twilio", url, to, caller_b, script=[{"silence_ms": 200}],
+                      hangup_after_ms=1500)
+        a, b = settled(ctx, first), settled(ctx, second)
+    finally:
+        ctx.crm.delay = 0.0
+    assert a["inbound"]["outcome"] == b["inbound"]["outcome"] == "streamed", (a, b)
+    assert a["inbound"]["webhook"]["ms"] >= 1900, a["inbound"]["webhook"]
+    assert b["inbound"]["webhook"]["ms"] < 1000, b["inbound"]["webhook"]
+    assert not any(c == caller_b for c, _ in ctx.crm.requests), ctx.crm.requests
+    (eid_b,), = executions_from(ctx, caller_b)
+    assert "name" not in execution(ctx, eid_b)["user_data"]
+    assert "requests already in flight" in ctx.services["telephony-gateway"].log()
