@@ -149,6 +149,15 @@ int gw_inbound_fields(const pl_form *params, const char *id_key, const char *fro
     return 0;
 }
 
+long gw_xml_response(char *buf, size_t cap, const char *verbs)
+{
+    size_t len = 0;
+    int rc = gw_xml_append(buf, cap, &len, GW_XML_HEAD, 0);
+    rc |= gw_xml_append(buf, cap, &len, verbs, 0);
+    rc |= gw_xml_append(buf, cap, &len, "</Response>", 0);
+    return rc == 0 ? (long)len : -1;
+}
+
 void gw_copy(char *dst, size_t cap, const char *s)
 {
     snprintf(dst, cap, "%s", s != NULL ? s : "");

@@ -205,6 +205,11 @@ const char *gw_json_str(const cJSON *obj, const char *key);
 long gw_str_long(const char *s, long def);
 /* Appends s XML-escaped to buf (cap) at *len; returns 0, -1 when it does not fit. */
 int gw_xml_append(char *buf, size_t cap, size_t *len, const char *s, int escape);
+/* The head every TwiML / Plivo XML answer starts with. */
+#define GW_XML_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
+/* A fixed answer document: GW_XML_HEAD, verbs (our own markup, not escaped), </Response>.
+ * Returns the length, or -1 when it does not fit. */
+long gw_xml_response(char *buf, size_t cap, const char *verbs);
 /* A carrier's way of writing a number, as E.164 into out (cap ≥ 17): "+<digits>", "00<digits>",
  * bare international digits (Plivo writes no '+'), or — when national_cc is given — a national
  * number with one leading 0 ("0" + 10 digits with "91": Exotel India). Spaces, dashes, dots and

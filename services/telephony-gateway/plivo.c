@@ -178,13 +178,10 @@ static void plivo_parse(const gw_callback *cb, gw_event *ev)
 
 static long plivo_answer(const gw_carrier_conf *c, const char *media_token, char *buf, size_t cap)
 {
+    if (media_token == NULL)
+        return gw_xml_response(buf, cap, "<Hangup/>");
     size_t len = 0;
-    int rc =
-        gw_xml_append(buf, cap, &len, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>", 0);
-    if (media_token == NULL) {
-        rc |= gw_xml_append(buf, cap, &len, "<Hangup/></Response>", 0);
-        return rc == 0 ? (long)len : -1;
-    }
+    int rc = gw_xml_append(buf, cap, &len, GW_XML_HEAD, 0);
     /* 16 kHz linear PCM: what the local recogniser wants; keepCallAlive holds the call while
      * the WebSocket is open. */
     rc |= gw_xml_append(buf, cap, &len,
@@ -209,12 +206,7 @@ static long plivo_inbound_answer(const gw_carrier_conf *c, const char *media_tok
 {
     if (media_token != NULL)
         return plivo_answer(c, media_token, buf, cap);
-    size_t len = 0;
-    int rc = gw_xml_append(buf, cap, &len,
-                           "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
-                           "<Hangup reason=\"rejected\"/></Response>",
-                           0);
-    return rc == 0 ? (long)len : -1;
+    return gw_xml_response(buf, cap, "<Hangup reason=\"rejected\"/>");
 }
 
 static void plivo_media_parse(const cJSON *m, gw_media_msg *out)

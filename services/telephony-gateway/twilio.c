@@ -134,13 +134,10 @@ static void twilio_parse(const gw_callback *cb, gw_event *ev)
 
 static long twilio_answer(const gw_carrier_conf *c, const char *media_token, char *buf, size_t cap)
 {
+    if (media_token == NULL)
+        return gw_xml_response(buf, cap, "<Hangup/>");
     size_t len = 0;
-    int rc =
-        gw_xml_append(buf, cap, &len, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>", 0);
-    if (media_token == NULL) {
-        rc |= gw_xml_append(buf, cap, &len, "<Hangup/></Response>", 0);
-        return rc == 0 ? (long)len : -1;
-    }
+    int rc = gw_xml_append(buf, cap, &len, GW_XML_HEAD, 0);
     /* The Stream URL takes no query string: the token travels as a <Parameter> and arrives in
      * start.customParameters. */
     rc |= gw_xml_append(buf, cap, &len, "<Connect><Stream url=\"", 0);
@@ -163,12 +160,7 @@ static long twilio_inbound_answer(const gw_carrier_conf *c, const char *media_to
 {
     if (media_token != NULL)
         return twilio_answer(c, media_token, buf, cap);
-    size_t len = 0;
-    int rc = gw_xml_append(buf, cap, &len,
-                           "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
-                           "<Reject reason=\"rejected\"/></Response>",
-                           0);
-    return rc == 0 ? (long)len : -1;
+    return gw_xml_response(buf, cap, "<Reject reason=\"rejected\"/>");
 }
 
 static void twilio_media_parse(const cJSON *m, gw_media_msg *out)
