@@ -1952,10 +1952,18 @@ class Fake:
             return None, Answer("error", f"{what} root is <{root.tag}>, not <Response>")
         return root, None
 
-    async def say(self, call, text):
-        """An inbound call's <Say>/<Speak>: the text is noted (inbound.said) and, with
-        --voice-cmd, spoken into what the caller hears, taking as long as it lasts. True if the
-        call was stopped meanwhile."""
+    async def pause(self, call, el):
+        """<Pause length>/<Wait length>: the call is answered and waits. True if it was stopped
+        meanwhile."""
+        self.pick_up(call)
+        return await call.wait(float(el.get("length", "1")))
+
+    async def say(self, call, el):
+        """An inbound call's <Say>/<Speak>: the call is answered, the text is noted
+        (inbound.said) and, with --voice-cmd, spoken into what the caller hears, taking as long
+        as it lasts. True if the call was stopped meanwhile."""
+        self.pick_up(call)
+        text = (el.text or "").strip()
         with call.lock:
             call.inbound["said"].append(text)
         if not self.cfg.voice_cmd:
@@ -1999,16 +2007,14 @@ class Fake:
                 self.pick_up(call)  # only <Reject> leaves a call unanswered
                 return Answer("hangup", "TwiML <Hangup/>")
             if verb.tag == "Pause":
-                self.pick_up(call)
-                if await call.wait(float(verb.get("length", "1"))):
+                if await self.pause(call, verb):
                     return Answer("stopped")
                 continue
             if inbound and verb.tag == "Reject":
                 reason = verb.get("reason", "rejected")
                 return Answer("reject", f'TwiML <Reject reason="{reason}"/>', reason=reason)
             if inbound and verb.tag == "Say":
-                self.pick_up(call)
-                if await self.say(call, (verb.text or "").strip()):
+                if await self.say(call, verb):
                     return Answer("stopped")
                 continue
             why = f"TwiML verb <{verb.tag}> not supported by the fake"
@@ -2060,13 +2066,11 @@ class Fake:
             if el.tag == "Hangup":
                 return Answer("reject", "answer XML <Hangup/>", reason=el.get("reason"))
             if el.tag in ("Wait", "Pause"):
-                self.pick_up(call)
-                if await call.wait(float(el.get("length", "1"))):
+                if await self.pause(call, el):
                     return Answer("stopped")
                 continue
             if inbound and el.tag == "Speak":
-                self.pick_up(call)
-                if await self.say(call, (el.text or "").strip()):
+                if await self.say(call, el):
                     return Answer("stopped")
                 continue
             why = f"XML element <{el.tag}> not supported by the fake"
