@@ -72,13 +72,13 @@ $(B)/bin/parley-transcribe: $(TRANSCRIBE_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(SVC_LIBS_media-pipeline)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(LIB)
+$(B)/tests/%: tests/unit/%.c tests/unit/check.h tests/unit/check_db.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS)
 
 # build/tests/<service>-test_x from tests/unit/<service>/test_x.c + the service's modules.
 define svc_unit_rule
-$(B)/tests/$(1)-$(2): tests/unit/$(1)/$(2).c tests/unit/check.h \
+$(B)/tests/$(1)-$(2): tests/unit/$(1)/$(2).c tests/unit/check.h tests/unit/check_db.h \
     $(patsubst %.c,$(B)/obj/%.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))) $(LIB)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) -Itests/unit -Iservices/$(1) -o $$@ $$(filter-out %.h,$$^) $(LDLIBS) \

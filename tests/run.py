@@ -52,7 +52,7 @@ def run_unit(path):
     env = dict(os.environ, PL_MIGRATIONS_DIR=os.path.join(ROOT, "proto", "sql"),
                PL_LOG_LEVEL="warn")
     try:
-        if "PL_TEST_DATABASE_URL" in source:
+        if "PL_TEST_DATABASE_URL" in source or '#include "check_db.h"' in source:
             pg = harness.stack.Postgres().start()
             env["PL_TEST_DATABASE_URL"] = pg.url
         if "PL_TEST_REDIS_URL" in source:

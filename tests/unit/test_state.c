@@ -1,5 +1,6 @@
 /* state: the edge table, and transitions as guarded UPDATE + outbox row on real Postgres. */
 #include "check.h"
+#include "check_db.h"
 #include "db.h"
 #include "state.h"
 
@@ -115,21 +116,9 @@ static void error_message_recorded(void)
 
 int main(void)
 {
-    db = pl_db_open(check_env("PL_TEST_DATABASE_URL"), 2);
+    db = check_db_seed(2, "0", account, agent);
     if (db == NULL)
         return 1;
-    pl_dbconn *c = pl_db_acquire(db);
-    pl_db_migrate(c, check_env("PL_MIGRATIONS_DIR"));
-    PGresult *r = pl_db_query(c,
-                              "WITH a AS (INSERT INTO accounts (name, email) VALUES ('t', 't@x')"
-                              " RETURNING id) INSERT INTO agents (account_id, agent_name, config,"
-                              " prompts) SELECT id, 'a', '{}', '{}' FROM a"
-                              " RETURNING account_id, id",
-                              0, NULL);
-    snprintf(account, sizeof(account), "%s", PQgetvalue(r, 0, 0));
-    snprintf(agent, sizeof(agent), "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    pl_db_release(db, c);
     RUN(names_roundtrip);
     RUN(edges_follow_design);
     RUN(transition_writes_outbox);

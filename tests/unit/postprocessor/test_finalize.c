@@ -2,6 +2,7 @@
  * a second finalisation writes nothing; a failure inside rolls everything back; the claim is
  * exclusive between connections. */
 #include "check.h"
+#include "check_db.h"
 #include "db.h"
 #include "finalize.h"
 #include "store.h"
@@ -149,21 +150,9 @@ static void claim_is_exclusive(void)
 
 int main(void)
 {
-    db = pl_db_open(check_env("PL_TEST_DATABASE_URL"), 2);
+    db = check_db_seed(2, "10", account, agent);
     if (db == NULL)
         return 1;
-    pl_dbconn *c = pl_db_acquire(db);
-    pl_db_migrate(c, check_env("PL_MIGRATIONS_DIR"));
-    PGresult *r = pl_db_query(c,
-                              "WITH a AS (INSERT INTO accounts (name, email, wallet)"
-                              " VALUES ('t', 't@x', 10) RETURNING id)"
-                              " INSERT INTO agents (account_id, agent_name, config, prompts)"
-                              " SELECT id, 'a', '{}', '{}' FROM a RETURNING account_id, id",
-                              0, NULL);
-    snprintf(account, sizeof(account), "%s", PQgetvalue(r, 0, 0));
-    snprintf(agent, sizeof(agent), "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    pl_db_release(db, c);
     RUN(completes_once_and_debits_once);
     RUN(failure_inside_rolls_back);
     RUN(only_from_call_disconnected);
