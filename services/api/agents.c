@@ -108,10 +108,7 @@ int api_agent_create(pl_req *r)
     const char *p[7] = {
         account,   str_or_null(cfg, "agent_name"),  str_or_null(cfg, "agent_type"),   cfg_s,
         prompts_s, str_or_null(cfg, "webhook_url"), api_agent_telephony_provider(cfg)};
-    api_ctx *app = r->app;
-    pl_dbconn *c = pl_db_acquire(app->db);
-    PGresult *res = pl_db_exec(c, &insert_stmt, p);
-    pl_db_release(app->db, c);
+    PGresult *res = api_exec(r, &insert_stmt, p);
     if (pl_db_ok(res)) {
         char out[160];
         snprintf(out, sizeof(out),
@@ -153,7 +150,6 @@ int api_agent_get(pl_req *r)
 static int save_agent(pl_req *r, const char *account, const cJSON *cfg, const cJSON *prompts,
                       const char *ok_json)
 {
-    api_ctx *app = r->app;
     char *cfg_s = cJSON_PrintUnformatted(cfg);
     char *prompts_s = prompts != NULL ? cJSON_PrintUnformatted(prompts) : NULL;
     const char *p[8] = {r->params[0],
@@ -164,9 +160,7 @@ static int save_agent(pl_req *r, const char *account, const cJSON *cfg, const cJ
                         prompts_s,
                         str_or_null(cfg, "webhook_url"),
                         api_agent_telephony_provider(cfg)};
-    pl_dbconn *c = pl_db_acquire(app->db);
-    PGresult *res = pl_db_exec(c, &update_stmt, p);
-    pl_db_release(app->db, c);
+    PGresult *res = api_exec(r, &update_stmt, p);
     int status;
     if (!pl_db_ok(res))
         status = api_db_error(r, res, "agent update");
@@ -218,11 +212,8 @@ int api_agent_patch(pl_req *r)
         return pl_http_error(r, 422,
                              "body: nothing to patch; send agent_config and/or agent_prompts");
     }
-    api_ctx *app = r->app;
     const char *p[2] = {r->params[0], account};
-    pl_dbconn *c = pl_db_acquire(app->db);
-    PGresult *res = pl_db_exec(c, &config_stmt, p);
-    pl_db_release(app->db, c);
+    PGresult *res = api_exec(r, &config_stmt, p);
     cJSON *cfg = NULL;
     if (!pl_db_ok(res))
         status = api_db_error(r, res, "agent patch");
@@ -252,11 +243,8 @@ int api_agent_delete(pl_req *r)
         return 401;
     if (api_path_uuid(r, r->params[0], "agent_id") != 0)
         return 422;
-    api_ctx *app = r->app;
     const char *p[2] = {r->params[0], account};
-    pl_dbconn *c = pl_db_acquire(app->db);
-    PGresult *res = pl_db_exec(c, &delete_stmt, p);
-    pl_db_release(app->db, c);
+    PGresult *res = api_exec(r, &delete_stmt, p);
     int status;
     if (!pl_db_ok(res))
         status = api_db_error(r, res, "agent delete");

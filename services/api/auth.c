@@ -92,9 +92,7 @@ int api_auth(pl_req *r, char account_id[40])
         return 0;
 
     const char *p[1] = {hash};
-    pl_dbconn *c = pl_db_acquire(app->db);
-    PGresult *res = pl_db_exec(c, &key_stmt, p);
-    pl_db_release(app->db, c);
+    PGresult *res = api_exec(r, &key_stmt, p);
     if (!pl_db_ok(res)) {
         api_db_error(r, res, "auth");
         PQclear(res);

@@ -60,9 +60,7 @@ int api_execution_get(pl_req *r)
         return 200;
     }
     const char *p[2] = {id, account};
-    pl_dbconn *c = pl_db_acquire(app->db);
-    PGresult *res = pl_db_exec(c, &get_stmt, p);
-    pl_db_release(app->db, c);
+    PGresult *res = api_exec(r, &get_stmt, p);
     int status;
     if (!pl_db_ok(res)) {
         status = api_db_error(r, res, "execution get");

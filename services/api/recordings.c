@@ -76,9 +76,7 @@ int api_recording_get(pl_req *r)
         return pl_http_error(r, 403, "recording link is not valid: the signature does not match");
 
     const char *p[1] = {id};
-    pl_dbconn *c = pl_db_acquire(app->db);
-    PGresult *res = pl_db_exec(c, &path_stmt, p);
-    pl_db_release(app->db, c);
+    PGresult *res = api_exec(r, &path_stmt, p);
     if (!pl_db_ok(res)) {
         int st = api_db_error(r, res, "recording");
         PQclear(res);

@@ -62,9 +62,7 @@ int api_execution_webhook_redeliver(pl_req *r)
         return pl_http_error(r, 422, "event_id: '%s' is not an event id (a positive integer)",
                              event);
     const char *p[3] = {id, account, event};
-    pl_dbconn *c = pl_db_acquire(app->db);
-    PGresult *res = pl_db_exec(c, &redeliver_stmt, p);
-    pl_db_release(app->db, c);
+    PGresult *res = api_exec(r, &redeliver_stmt, p);
     int status;
     const char *result = pl_db_ok(res) && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : NULL;
     if (result == NULL) {
