@@ -92,7 +92,7 @@ int api_phone_number_delete(pl_req *r);
 int api_inbound_setup(pl_req *r); /* inbound.c */
 int api_inbound_unlink(pl_req *r);
 
-/* batches.c: validates a retry_config object (POST /call and POST /batches); 0, or -1 with a
+/* retry_config.c: validates a retry_config object (POST /call and POST /batches); 0, or -1 with a
  * message naming the field in err. */
 int api_validate_retry_config(const cJSON *rc, char *err, size_t cap);
 

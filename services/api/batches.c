@@ -28,86 +28,15 @@
 #include <strings.h>
 
 #include "api.h"
-#include "csv.h"
-#include "error.h"
+#include "batch_form.h"
+#include "batch_upload.h"
 #include "log.h"
-#include "multipart.h"
 #include "queue.h"
 #include "state.h"
 #include "validate.h"
 
-#define DIAL_STREAM       "dial"
-#define BATCH_MAX_ROWS    10000 /* contact rows in one CSV */
-#define BATCH_MAX_FROM    100   /* from_phone_numbers */
-#define BATCH_MAX_COLUMNS 256
-#define FILE_NAME_MAX     255
-#define ENQUEUE_CHUNK     500 /* jobs per Redis command */
-
-/* ---------------------------------------------------------------- retry_config */
-
-/* Lifted from calls.c so that POST /call and POST /batches validate retry_config alike. */
-int api_validate_retry_config(const cJSON *rc, char *err, size_t cap)
-{
-    static const char *const retry_statuses[] = {"no-answer", "busy", "failed", "error"};
-    const cJSON *f;
-    if (!cJSON_IsObject(rc)) {
-        snprintf(err, cap, "retry_config: must be an object");
-        return -1;
-    }
-    cJSON_ArrayForEach(f, rc)
-    {
-        const char *k = f->string;
-        if (strcmp(k, "enabled") == 0 || strcmp(k, "retry_on_voicemail") == 0) {
-            if (!cJSON_IsBool(f)) {
-                snprintf(err, cap, "retry_config.%s: must be true or false", k);
-                return -1;
-            }
-        } else if (strcmp(k, "max_retries") == 0) {
-            if (!cJSON_IsNumber(f) || f->valuedouble != (double)(int)f->valuedouble ||
-                f->valueint < 1 || f->valueint > 3) {
-                snprintf(err, cap, "retry_config.max_retries: must be an integer from 1 to 3");
-                return -1;
-            }
-        } else if (strcmp(k, "retry_on_statuses") == 0) {
-            const cJSON *s;
-            if (!cJSON_IsArray(f)) {
-                snprintf(err, cap, "retry_config.retry_on_statuses: must be an array");
-                return -1;
-            }
-            cJSON_ArrayForEach(s, f)
-            {
-                int ok = 0;
-                for (int i = 0; i < 4 && cJSON_IsString(s); i++)
-                    ok |= strcmp(s->valuestring, retry_statuses[i]) == 0;
-                if (!ok) {
-                    snprintf(err, cap,
-                             "retry_config.retry_on_statuses: items must be no-answer, busy, "
-                             "failed or error");
-                    return -1;
-                }
-            }
-        } else if (strcmp(k, "retry_intervals_minutes") == 0) {
-            const cJSON *s;
-            if (!cJSON_IsArray(f) || cJSON_GetArraySize(f) == 0 || cJSON_GetArraySize(f) > 10) {
-                snprintf(err, cap,
-                         "retry_config.retry_intervals_minutes: must be an array of 1 "
-                         "to 10 integers");
-                return -1;
-            }
-            cJSON_ArrayForEach(s, f)
-            {
-                if (!cJSON_IsNumber(s) || s->valuedouble != (double)(int)s->valuedouble ||
-                    s->valueint < 1 || s->valueint > 10080) {
-                    snprintf(err, cap,
-                             "retry_config.retry_intervals_minutes: items must be "
-                             "integers from 1 to 10080 (one week)");
-                    return -1;
-                }
-            }
-        }
-    }
-    return 0;
-}
+#define DIAL_STREAM   "dial"
+#define ENQUEUE_CHUNK 500 /* jobs per Redis command */
 
 /* ---------------------------------------------------------------- statements */
 
@@ -273,16 +202,6 @@ static int batch_path_id(pl_req *r, char out[33])
     return 0;
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
-
 /* The delayed-set member of a dial job (execution, attempt): the canonical encoding of
  * common/queue.c (pl_delay_add), so that POST /call/{id}/stop can remove it. */
 static void delay_member(char *buf, size_t cap, const char *execution_id, const char *attempt)
@@ -292,380 +211,7 @@ static void delay_member(char *buf, size_t cap, const char *execution_id, const 
              execution_id, attempt);
 }
 
-/* ---------------------------------------------------------------- request bodies */
-
-typedef enum { FORM_NONE, FORM_MULTIPART, FORM_URLENCODED, FORM_JSON } form_kind;
-
-/* A form body of any kind a Bolna client may send; fields are read by name. */
-typedef struct {
-    form_kind kind;
-    char *body;
-    size_t len;
-    pl_multipart mp;
-    cJSON *json;
-} form;
-
-static void form_free(form *f)
-{
-    pl_multipart_free(&f->mp);
-    free(f->body);
-    cJSON_Delete(f->json);
-    memset(f, 0, sizeof(*f));
-}
-
-static int media_is(const char *ctype, const char *type)
-{
-    size_t n = strlen(type);
-    return ctype != NULL && strncasecmp(ctype, type, n) == 0 &&
-           (ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ');
-}
-
-/* Reads the body by its Content-Type: multipart/form-data always; with `others`, also JSON,
- * urlencoded, or nothing at all (no Content-Type and no body). 0, or the status replied. */
-static int form_read(pl_req *r, form *f, int others)
-{
-    char boundary[PL_MULTIPART_MAX_BOUNDARY + 1], err[512];
-    int status;
-    memset(f, 0, sizeof(*f));
-    const char *ctype = pl_http_header(r, "Content-Type");
-    if (others && media_is(ctype, "application/json")) {
-        f->json = pl_http_json_body(r, &status);
-        f->kind = FORM_JSON;
-        return f->json != NULL ? 0 : status;
-    }
-    if (!media_is(ctype, "multipart/form-data") &&
-        !(others && (ctype == NULL || media_is(ctype, "application/x-www-form-urlencoded"))))
-        return pl_http_error(r, 415, "Content-Type: %s %s takes multipart/form-data%s, not %s",
-                             r->method, r->path, others ? " (or JSON)" : "",
-                             ctype != NULL ? ctype : "no Content-Type");
-    int rc = pl_http_body(r, &f->body, &f->len);
-    if (rc == PL_ERR_TOOBIG)
-        return 413;
-    if (rc != PL_OK)
-        return pl_http_error(r, 500, "cannot read request body");
-    if (ctype == NULL) {
-        if (f->len > 0)
-            return pl_http_error(r, 415, "Content-Type: a body needs a Content-Type");
-        f->kind = FORM_NONE;
-        return 0;
-    }
-    if (media_is(ctype, "application/x-www-form-urlencoded")) {
-        f->kind = FORM_URLENCODED;
-        return 0;
-    }
-    f->kind = FORM_MULTIPART;
-    if (pl_multipart_boundary(ctype, boundary, sizeof(boundary), err, sizeof(err)) != 0)
-        return pl_http_error(r, 400, "%s", err);
-    if (pl_multipart_parse(f->body, f->len, boundary, &f->mp, err, sizeof(err)) != 0)
-        return pl_http_error(r, 400, "request body is not valid multipart/form-data: %s", err);
-    return 0;
-}
-
-/* The idx-th value of field `name` as a new string in *out. 1 present, 0 absent, or -1 when
- * the value is not UTF-8 text (or, in JSON, not a string or boolean): 422 sent. */
-static int form_get(pl_req *r, const form *f, const char *name, int idx, char **out)
-{
-    *out = NULL;
-    if (f->kind == FORM_JSON) {
-        const cJSON *v = idx == 0 ? cJSON_GetObjectItemCaseSensitive(f->json, name) : NULL;
-        if (v == NULL || cJSON_IsNull(v))
-            return 0;
-        if (cJSON_IsBool(v))
-            *out = strdup(cJSON_IsTrue(v) ? "true" : "false");
-        else if (cJSON_IsString(v))
-            *out = strdup(v->valuestring);
-        else
-            return pl_http_error(r, 422, "%s: must be a string", name), -1;
-        return *out != NULL ? 1 : (pl_http_error(r, 500, "out of memory"), -1);
-    }
-    size_t n;
-    if (f->kind == FORM_MULTIPART) {
-        const pl_mpart *p = pl_multipart_get(&f->mp, name, idx);
-        if (p == NULL)
-            return 0;
-        if ((*out = malloc(p->len + 1)) == NULL)
-            return pl_http_error(r, 500, "out of memory"), -1;
-        memcpy(*out, p->data, p->len);
-        (*out)[p->len] = '\0';
-        n = p->len;
-    } else if (f->kind == FORM_URLENCODED) {
-        if ((*out = malloc(f->len + 1)) == NULL)
-            return pl_http_error(r, 500, "out of memory"), -1;
-        int got = mg_get_var2(f->body, f->len, name, *out, f->len + 1, (size_t)idx);
-        if (got < 0) {
-            free(*out);
-            *out = NULL;
-            return 0;
-        }
-        n = (size_t)got;
-    } else {
-        return 0;
-    }
-    if (!pl_is_utf8(*out, n)) {
-        free(*out);
-        *out = NULL;
-        return pl_http_error(r, 422, "%s: is not UTF-8 text", name), -1;
-    }
-    return 1;
-}
-
 /* ---------------------------------------------------------------- POST /batches */
-
-typedef struct {
-    char *agent_id;
-    cJSON *from;     /* array of E.164 strings, or NULL */
-    char *retry;     /* validated retry_config JSON text, or NULL */
-    char *file_name; /* basename, or NULL */
-    cJSON *contacts; /* [{r, n, v}] */
-    cJSON *invalid;  /* [{row, line, reason}] */
-    int total, valid;
-} batch_upload;
-
-static void upload_free(batch_upload *u)
-{
-    free(u->agent_id);
-    cJSON_Delete(u->from);
-    free(u->retry);
-    free(u->file_name);
-    cJSON_Delete(u->contacts);
-    cJSON_Delete(u->invalid);
-}
-
-/* Adds each number of one from_phone_numbers value: a JSON array, or a comma-separated list. */
-static int add_from_numbers(cJSON *out, char *value, char *err, size_t cap)
-{
-    char *v = trim(value);
-    if (*v == '[') {
-        cJSON *arr = cJSON_Parse(v);
-        const cJSON *item;
-        if (!cJSON_IsArray(arr)) {
-            cJSON_Delete(arr);
-            return snprintf(err, cap, "from_phone_numbers: '%.80s' is not a JSON array", v), -1;
-        }
-        cJSON_ArrayForEach(item, arr)
-        {
-            if (!cJSON_IsString(item) || !pl_is_e164(item->valuestring)) {
-                cJSON_Delete(arr);
-                return snprintf(err, cap,
-                                "from_phone_numbers: every item must be an E.164 number such as "
-                                "+14155550100"),
-                       -1;
-            }
-            cJSON_AddItemToArray(out, cJSON_CreateString(item->valuestring));
-        }
-        cJSON_Delete(arr);
-    } else {
-        for (char *save = NULL, *tok = strtok_r(v, ",", &save); tok != NULL;
-             tok = strtok_r(NULL, ",", &save)) {
-            tok = trim(tok);
-            if (*tok == '\0')
-                continue;
-            if (!pl_is_e164(tok))
-                return snprintf(err, cap,
-                                "from_phone_numbers: '%.40s' is not an E.164 number such as "
-                                "+14155550100",
-                                tok),
-                       -1;
-            cJSON_AddItemToArray(out, cJSON_CreateString(tok));
-        }
-    }
-    if (cJSON_GetArraySize(out) > BATCH_MAX_FROM)
-        return snprintf(err, cap, "from_phone_numbers: more than %d numbers", BATCH_MAX_FROM), -1;
-    return 0;
-}
-
-static void add_invalid(batch_upload *u, long row, long line, const char *reason)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "row", (double)row);
-    cJSON_AddNumberToObject(o, "line", (double)line);
-    cJSON_AddStringToObject(o, "reason", reason);
-    cJSON_AddItemToArray(u->invalid, o);
-}
-
-/* Reads the CSV into contacts and invalid rows. 0, or -1 with a message (starting "file:") for
- * a file that cannot be a batch at all. */
-static int read_contacts(batch_upload *u, const char *data, size_t len, char *err, size_t cap)
-{
-    char reason[256], cerr[200];
-    pl_csv csv;
-    if (len == 0)
-        return snprintf(err, cap, "file: is empty; send a CSV with a contact_number column"), -1;
-    if (!pl_is_utf8(data, len))
-        return snprintf(err, cap, "file: is not UTF-8 text (save the CSV as UTF-8)"), -1;
-    pl_csv_init(&csv, data, len);
-    int rc = pl_csv_next(&csv, cerr, sizeof(cerr));
-    int ncols = csv.nfields, number_col = -1;
-    char **cols = NULL;
-    if (rc == 0)
-        snprintf(err, cap, "file: is empty; send a CSV with a contact_number column"), rc = -1;
-    else if (rc < 0)
-        snprintf(err, cap, "file: %s", cerr);
-    else if (ncols > BATCH_MAX_COLUMNS)
-        snprintf(err, cap, "file: more than %d columns", BATCH_MAX_COLUMNS), rc = -1;
-    else if ((cols = calloc((size_t)ncols, sizeof(*cols))) == NULL)
-        snprintf(err, cap, "file: out of memory"), rc = -1;
-    for (int i = 0; rc == 1 && i < ncols; i++) {
-        cols[i] = strdup(trim(csv.fields[i]));
-        if (cols[i] == NULL || cols[i][0] == '\0') {
-            snprintf(err, cap, "file: column %d of the header row has no name", i + 1);
-            rc = -1;
-            break;
-        }
-        for (int j = 0; j < i; j++)
-            if (strcmp(cols[i], cols[j]) == 0) {
-                snprintf(err, cap, "file: column '%.60s' appears twice in the header row", cols[i]);
-                rc = -1;
-            }
-        if (strcmp(cols[i], "contact_number") == 0)
-            number_col = i;
-    }
-    if (rc == 1 && number_col < 0) {
-        snprintf(err, cap, "file: the header row has no contact_number column (columns: ");
-        for (int i = 0; i < ncols; i++) {
-            size_t n = strlen(err);
-            snprintf(err + n, cap - n, "%s%.40s", i > 0 ? ", " : "", cols[i]);
-        }
-        size_t n = strlen(err);
-        snprintf(err + n, cap - n, ")");
-        rc = -1;
-    }
-    while (rc == 1 && (rc = pl_csv_next(&csv, cerr, sizeof(cerr))) == 1) {
-        int blank = 1;
-        for (int i = 0; i < csv.nfields && blank; i++)
-            blank = strspn(csv.fields[i], " \t") == csv.lens[i];
-        if (blank) /* ",,," lines that spreadsheets write after the data */
-            continue;
-        if (++u->total > BATCH_MAX_ROWS) {
-            snprintf(err, cap, "file: more than %d contact rows; split it into several batches",
-                     BATCH_MAX_ROWS);
-            rc = -1;
-            break;
-        }
-        if (csv.nfields != ncols) {
-            snprintf(reason, sizeof(reason), "has %d fields, the header row has %d", csv.nfields,
-                     ncols);
-            add_invalid(u, csv.record_number, csv.record_line, reason);
-            continue;
-        }
-        const char *number = trim(csv.fields[number_col]);
-        if (*number == '\0') {
-            add_invalid(u, csv.record_number, csv.record_line, "contact_number: is empty");
-            continue;
-        }
-        if (!pl_is_e164(number)) {
-            snprintf(reason, sizeof(reason),
-                     "contact_number: '%.40s' is not an E.164 number such as +14155550100 "
-                     "('+', country code, 7 to 15 digits)",
-                     number);
-            add_invalid(u, csv.record_number, csv.record_line, reason);
-            continue;
-        }
-        cJSON *c = cJSON_CreateObject(), *vars = cJSON_CreateObject();
-        cJSON_AddNumberToObject(c, "r", (double)csv.record_number);
-        cJSON_AddStringToObject(c, "n", number);
-        for (int i = 0; i < ncols; i++)
-            if (i != number_col)
-                cJSON_AddItemToObject(vars, cols[i], cJSON_CreateString(csv.fields[i]));
-        cJSON_AddItemToObject(c, "v", vars);
-        cJSON_AddItemToArray(u->contacts, c);
-        u->valid++;
-    }
-    if (rc < 0 && err[0] == '\0')
-        snprintf(err, cap, "file: %s", cerr);
-    if (rc == 0 && u->total == 0) {
-        snprintf(err, cap, "file: has a header row but no contact rows");
-        rc = -1;
-    } else if (rc == 0 && u->valid == 0) {
-        const cJSON *first = cJSON_GetArrayItem(u->invalid, 0);
-        snprintf(err, cap, "file: none of the %d contact rows is valid (row %d: %s)", u->total,
-                 cJSON_GetObjectItem(first, "row")->valueint,
-                 cJSON_GetObjectItem(first, "reason")->valuestring);
-        rc = -1;
-    }
-    for (int i = 0; cols != NULL && i < ncols; i++)
-        free(cols[i]);
-    free(cols);
-    pl_csv_free(&csv);
-    return rc < 0 ? -1 : 0;
-}
-
-/* Reads and validates every field of the upload. 0, or the status replied. */
-static int parse_upload(pl_req *r, const form *f, batch_upload *u)
-{
-    static const char *const from_fields[] = {"from_phone_numbers", "from_phone_numbers[]",
-                                              "from_phone_number"};
-    char err[512] = "";
-    char *v = NULL;
-    int got;
-    u->contacts = cJSON_CreateArray();
-    u->invalid = cJSON_CreateArray();
-
-    if ((got = form_get(r, f, "agent_id", 0, &u->agent_id)) < 0)
-        return 422;
-    if (got == 0 || *trim(u->agent_id) == '\0')
-        return pl_http_error(r, 422, "agent_id: is required");
-    if (!pl_is_uuid(trim(u->agent_id)))
-        return pl_http_error(r, 422, "agent_id: must be a UUID");
-    memmove(u->agent_id, trim(u->agent_id), strlen(trim(u->agent_id)) + 1);
-
-    u->from = cJSON_CreateArray();
-    for (size_t k = 0; k < sizeof(from_fields) / sizeof(from_fields[0]); k++)
-        for (int i = 0;; i++) {
-            if ((got = form_get(r, f, from_fields[k], i, &v)) <= 0) {
-                if (got < 0)
-                    return 422;
-                break;
-            }
-            int bad = add_from_numbers(u->from, v, err, sizeof(err));
-            free(v);
-            if (bad)
-                return pl_http_error(r, 422, "%s", err);
-        }
-    if (cJSON_GetArraySize(u->from) == 0) {
-        cJSON_Delete(u->from);
-        u->from = NULL;
-    }
-
-    if ((got = form_get(r, f, "retry_config", 0, &v)) < 0)
-        return 422;
-    if (got == 1 && *trim(v) != '\0') {
-        const char *end = NULL;
-        cJSON *rc = pl_json_depth(v, strlen(v)) <= PL_HTTP_MAX_JSON_DEPTH
-                        ? cJSON_ParseWithOpts(trim(v), &end, 1)
-                        : NULL;
-        int bad = rc == NULL ? (snprintf(err, sizeof(err),
-                                         "retry_config: is not a JSON object such as "
-                                         "{\"enabled\":true,\"max_retries\":2}"),
-                                -1)
-                             : api_validate_retry_config(rc, err, sizeof(err));
-        if (bad == 0)
-            u->retry = cJSON_PrintUnformatted(rc);
-        cJSON_Delete(rc);
-        if (bad) {
-            free(v);
-            return pl_http_error(r, 422, "%s", err);
-        }
-    }
-    free(v);
-
-    const pl_mpart *file = f->kind == FORM_MULTIPART ? pl_multipart_get(&f->mp, "file", 0) : NULL;
-    if (file == NULL)
-        return pl_http_error(r, 422, "file: is required (the CSV of contacts, as a file part)");
-    if (file->filename != NULL && file->filename[0] != '\0') {
-        const char *base = file->filename;
-        for (const char *p = base; *p != '\0'; p++)
-            if (*p == '/' || *p == '\\')
-                base = p + 1; /* clients may send a path; keep the name only */
-        if (strlen(base) > FILE_NAME_MAX || !pl_is_utf8(base, strlen(base)))
-            return pl_http_error(r, 422, "file: the file name must be UTF-8 and at most %d bytes",
-                                 FILE_NAME_MAX);
-        u->file_name = strdup(base);
-    }
-    if (read_contacts(u, file->data, file->len, err, sizeof(err)) != 0)
-        return pl_http_error(r, 422, "%s", err);
-    return 0;
-}
 
 int api_batch_create(pl_req *r)
 {
@@ -819,17 +365,17 @@ static int parse_schedule(pl_req *r, const form *f, int64_t *due_ms, int *bypass
     if (got < 0)
         return 422;
     int64_t ms;
-    if (got == 0 || *trim(v) == '\0') {
+    if (got == 0 || *form_trim(v) == '\0') {
         free(v);
         return pl_http_error(r, 422,
                              "scheduled_at: is required (ISO 8601 such as "
                              "2025-08-21T10:35:00+05:30; a time already past means now)");
     }
-    if (pl_parse_iso8601(trim(v), &ms) != 0) {
+    if (pl_parse_iso8601(form_trim(v), &ms) != 0) {
         int s = pl_http_error(r, 422,
                               "scheduled_at: '%.60s' is not an ISO 8601 date-time such as "
                               "2025-08-21T10:35:00+05:30",
-                              trim(v));
+                              form_trim(v));
         free(v);
         return s;
     }
@@ -839,7 +385,7 @@ static int parse_schedule(pl_req *r, const form *f, int64_t *due_ms, int *bypass
         return 422;
     *bypass = 0;
     if (got == 1) {
-        const char *b = trim(v);
+        const char *b = form_trim(v);
         int ok = strcasecmp(b, "true") == 0 || strcasecmp(b, "false") == 0 || *b == '\0';
         *bypass = strcasecmp(b, "true") == 0;
         free(v);
