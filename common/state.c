@@ -79,7 +79,7 @@ void pl_status_sources(pl_status to, char *buf, size_t cap)
 
 /* One statement, so one transaction: lock the row, check the source status, update, and append
  * the outbox row. Zero rows back means the guard refused (or the id does not exist). */
-static const pl_db_stmt transition_stmt = {
+PL_DB_STMT_WARM(transition_stmt) = {
     "pl_state_apply",
     "WITH cur AS ("
     "  SELECT id, status AS old FROM executions WHERE id = $1::uuid FOR UPDATE),"
@@ -96,7 +96,7 @@ static const pl_db_stmt transition_stmt = {
     5,
 };
 
-static const pl_db_stmt status_stmt = {
+PL_DB_STMT_WARM(status_stmt) = {
     "pl_state_status",
     "SELECT status FROM executions WHERE id = $1::uuid",
     1,

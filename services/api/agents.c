@@ -9,7 +9,7 @@
 #include "state.h"
 #include "validate.h"
 
-static const pl_db_stmt insert_stmt = {
+PL_DB_STMT(insert_stmt) = {
     "agent_insert",
     "INSERT INTO agents (account_id, agent_name, agent_type, config, prompts, webhook_url,"
     " telephony_provider)"
@@ -18,27 +18,27 @@ static const pl_db_stmt insert_stmt = {
     7,
 };
 
-static const pl_db_stmt list_stmt = {
+PL_DB_STMT(list_stmt) = {
     "agent_list",
     "SELECT COALESCE(jsonb_agg(agent_json(a) ORDER BY a.created_at DESC), '[]'::jsonb)::text"
     " FROM agents a WHERE a.account_id = $1 AND a.deleted_at IS NULL",
     1,
 };
 
-static const pl_db_stmt get_stmt = {
+PL_DB_STMT(get_stmt) = {
     "agent_get",
     "SELECT agent_json(a)::text FROM agents a"
     " WHERE a.id = $1 AND a.account_id = $2 AND a.deleted_at IS NULL",
     2,
 };
 
-static const pl_db_stmt config_stmt = {
+PL_DB_STMT(config_stmt) = {
     "agent_config_get",
     "SELECT config::text FROM agents WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
     2,
 };
 
-static const pl_db_stmt update_stmt = {
+PL_DB_STMT(update_stmt) = {
     "agent_update",
     "UPDATE agents SET agent_name = $3, agent_type = COALESCE($4, 'other'), config = $5::jsonb,"
     " prompts = COALESCE($6::jsonb, prompts), webhook_url = NULLIF($7, ''),"
@@ -47,14 +47,14 @@ static const pl_db_stmt update_stmt = {
     8,
 };
 
-static const pl_db_stmt delete_stmt = {
+PL_DB_STMT(delete_stmt) = {
     "agent_delete",
     "UPDATE agents SET deleted_at = now(), updated_at = now()"
     " WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
     2,
 };
 
-static const pl_db_stmt stoppable_stmt = {
+PL_DB_STMT(stoppable_stmt) = {
     "agent_stoppable",
     "SELECT e.id, e.status, e.attempt FROM executions e"
     " WHERE e.agent_id = $1 AND e.account_id = $2"
@@ -62,7 +62,7 @@ static const pl_db_stmt stoppable_stmt = {
     2,
 };
 
-static const pl_db_stmt exists_stmt = {
+PL_DB_STMT(exists_stmt) = {
     "agent_exists",
     "SELECT 1 FROM agents WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
     2,
@@ -323,7 +323,7 @@ int api_agent_stop(pl_req *r)
     return status;
 }
 
-static const pl_db_stmt executions_stmt = {
+PL_DB_STMT(executions_stmt) = {
     "agent_executions",
     "WITH f AS (SELECT * FROM executions e WHERE e.agent_id = $1 AND e.account_id = $2"
     "  AND ($3::text IS NULL OR e.status = $3)"

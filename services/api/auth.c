@@ -61,7 +61,7 @@ static void cache_put(const char *hash, const char *account_id, long ttl)
     pthread_mutex_unlock(&cache[s].mu);
 }
 
-static const pl_db_stmt key_stmt = {
+PL_DB_STMT_WARM(key_stmt) = {
     "api_auth_key",
     "SELECT account_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
     1,

@@ -59,7 +59,7 @@
     " 'execution_status', COALESCE(x.by_status, '{}'::jsonb),"                                     \
     " 'created_at', pl_ts(b.created_at), 'updated_at', pl_ts(b.updated_at))"
 
-static const pl_db_stmt create_stmt = {
+PL_DB_STMT(create_stmt) = {
     "batch_create",
     "WITH ag AS (SELECT id, account_id FROM agents"
     "  WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL),"
@@ -78,7 +78,7 @@ static const pl_db_stmt create_stmt = {
  * `created`: all in one statement. from_number goes round-robin over from_phone_numbers in row
  * order. Rows: (agent_id, execution_id, event_id); one row with NULL ids for a batch without
  * contacts; none when the batch is not (or no longer) schedulable. */
-static const pl_db_stmt schedule_stmt = {
+PL_DB_STMT(schedule_stmt) = {
     "batch_schedule",
     "WITH b AS (UPDATE batches bt SET status = $3, updated_at = now(),"
     "   scheduled_at = COALESCE(to_timestamp($4::float8 / 1000), now())"
@@ -104,7 +104,7 @@ static const pl_db_stmt schedule_stmt = {
     5,
 };
 
-static const pl_db_stmt state_stmt = {
+PL_DB_STMT(state_stmt) = {
     "batch_state",
     "SELECT b.status, EXISTS (SELECT 1 FROM agents a WHERE a.id = b.agent_id"
     "  AND a.deleted_at IS NULL), b.agent_id FROM batches b"
@@ -112,40 +112,40 @@ static const pl_db_stmt state_stmt = {
     2,
 };
 
-static const pl_db_stmt lock_stmt = {
+PL_DB_STMT(lock_stmt) = {
     "batch_lock",
     "SELECT status FROM batches WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
     " FOR UPDATE",
     2,
 };
 
-static const pl_db_stmt unfinished_stmt = {
+PL_DB_STMT(unfinished_stmt) = {
     "batch_unfinished",
     "SELECT count(*) FROM executions WHERE batch_id = $1 AND account_id = $2"
     " AND NOT status = ANY($3::text[])",
     3,
 };
 
-static const pl_db_stmt mark_stopped_stmt = {
+PL_DB_STMT(mark_stopped_stmt) = {
     "batch_mark_stopped",
     "UPDATE batches SET status = 'stopped', updated_at = now() WHERE id = $1 AND account_id = $2",
     2,
 };
 
-static const pl_db_stmt mark_deleted_stmt = {
+PL_DB_STMT(mark_deleted_stmt) = {
     "batch_mark_deleted",
     "UPDATE batches SET deleted_at = now(), updated_at = now() WHERE id = $1 AND account_id = $2",
     2,
 };
 
-static const pl_db_stmt waiting_stmt = {
+PL_DB_STMT(waiting_stmt) = {
     "batch_waiting",
     "SELECT id, attempt FROM executions WHERE batch_id = $1 AND account_id = $2"
     " AND status = ANY($3::text[]) ORDER BY id",
     3,
 };
 
-static const pl_db_stmt get_stmt = {
+PL_DB_STMT(get_stmt) = {
     "batch_get",
     "SELECT (" BATCH_JSON " || jsonb_build_object('invalid_contacts', b.invalid_rows))::text"
     " FROM batches b" BATCH_COUNTS
@@ -153,7 +153,7 @@ static const pl_db_stmt get_stmt = {
     3,
 };
 
-static const pl_db_stmt list_stmt = {
+PL_DB_STMT(list_stmt) = {
     "batch_list",
     "SELECT (SELECT COALESCE(jsonb_agg(" BATCH_JSON " ORDER BY b.created_at DESC, b.id),"
     "  '[]'::jsonb) FROM batches b" BATCH_COUNTS
@@ -162,7 +162,7 @@ static const pl_db_stmt list_stmt = {
     3,
 };
 
-static const pl_db_stmt executions_stmt = {
+PL_DB_STMT(executions_stmt) = {
     "batch_executions",
     "SELECT (SELECT COALESCE(jsonb_agg(execution_json(e) ORDER BY c.row_number), '[]'::jsonb)"
     "  FROM batch_contacts c JOIN executions e ON e.id = c.execution_id"

@@ -22,7 +22,7 @@
 
 #define DIAL_STREAM "dial"
 
-static const pl_db_stmt create_stmt = {
+PL_DB_STMT_WARM(create_stmt) = {
     "call_create",
     "WITH ag AS (SELECT id, account_id, telephony_provider FROM agents"
     "  WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL),"
@@ -39,7 +39,7 @@ static const pl_db_stmt create_stmt = {
     12,
 };
 
-static const pl_db_stmt idem_stmt = {
+PL_DB_STMT_WARM(idem_stmt) = {
     "call_idempotency",
     "SELECT execution_id, request_hash FROM idempotency_keys WHERE account_id = $1 AND key = $2",
     2,
@@ -281,7 +281,7 @@ int api_call_create(pl_req *r)
     return status;
 }
 
-static const pl_db_stmt owned_stmt = {
+PL_DB_STMT(owned_stmt) = {
     "call_owned",
     "SELECT status, attempt FROM executions WHERE id = $1 AND account_id = $2",
     2,

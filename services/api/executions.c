@@ -4,13 +4,13 @@
 
 #include "api.h"
 
-static const pl_db_stmt get_stmt = {
+PL_DB_STMT(get_stmt) = {
     "execution_get",
     "SELECT execution_json(e)::text FROM executions e WHERE e.id = $1 AND e.account_id = $2",
     2,
 };
 
-static const pl_db_stmt log_stmt = {
+PL_DB_STMT(log_stmt) = {
     "execution_log",
     "SELECT jsonb_build_object('status', 'success', 'data', COALESCE((SELECT jsonb_agg("
     "  jsonb_build_object('created_at', pl_ts(l.created_at), 'type', l.type,"
@@ -20,7 +20,7 @@ static const pl_db_stmt log_stmt = {
     2,
 };
 
-static const pl_db_stmt me_stmt = {
+PL_DB_STMT(me_stmt) = {
     "user_me",
     "SELECT jsonb_build_object('id', a.id, 'name', a.name, 'email', a.email,"
     " 'wallet', a.wallet::float8, 'concurrency', jsonb_build_object('max', a.concurrency_max,"

@@ -18,7 +18,7 @@
 /* One row: whether the number and the agent exist for the account, then the linked number's
  * id, number, carrier and new secret (NULL when either is missing, or when the number was
  * deleted after the snapshot: the UPDATE rechecks deleted_at on the row it locks). */
-static const pl_db_stmt setup_stmt = {
+PL_DB_STMT(setup_stmt) = {
     "inbound_setup",
     "WITH n AS (SELECT id FROM phone_numbers"
     "  WHERE id = $1 AND account_id = $3 AND deleted_at IS NULL),"
@@ -35,7 +35,7 @@ static const pl_db_stmt setup_stmt = {
 enum { SETUP_HAS_NUMBER, SETUP_HAS_AGENT, SETUP_ID, SETUP_NUMBER, SETUP_PROVIDER, SETUP_SECRET };
 
 /* Unlinking an unlinked number changes nothing, updated_at included. */
-static const pl_db_stmt unlink_stmt = {
+PL_DB_STMT(unlink_stmt) = {
     "inbound_unlink",
     "UPDATE phone_numbers SET agent_id = NULL,"
     " updated_at = CASE WHEN agent_id IS NULL THEN updated_at ELSE now() END"

@@ -36,28 +36,28 @@ enum {
     COL_UPDATED_AGE
 };
 
-static const pl_db_stmt insert_stmt = {
+PL_DB_STMT(insert_stmt) = {
     "phone_number_insert",
     "INSERT INTO phone_numbers AS p (account_id, phone_number, telephony_provider,"
     " credentials_ref) VALUES ($1, $2, $3, $4) RETURNING" NUMBER_COLUMNS,
     4,
 };
 
-static const pl_db_stmt list_stmt = {
+PL_DB_STMT(list_stmt) = {
     "phone_number_list",
     "SELECT" NUMBER_COLUMNS " FROM phone_numbers p"
     " WHERE p.account_id = $1 AND p.deleted_at IS NULL ORDER BY p.created_at DESC, p.id",
     1,
 };
 
-static const pl_db_stmt get_stmt = {
+PL_DB_STMT(get_stmt) = {
     "phone_number_get",
     "SELECT" NUMBER_COLUMNS " FROM phone_numbers p"
     " WHERE p.id = $1 AND p.account_id = $2 AND p.deleted_at IS NULL",
     2,
 };
 
-static const pl_db_stmt delete_stmt = {
+PL_DB_STMT(delete_stmt) = {
     "phone_number_delete",
     "UPDATE phone_numbers SET deleted_at = now(), updated_at = now(), agent_id = NULL"
     " WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",

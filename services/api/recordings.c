@@ -19,7 +19,7 @@
 #include "recording.h"
 #include "validate.h"
 
-static const pl_db_stmt path_stmt = {
+PL_DB_STMT(path_stmt) = {
     "recording_path",
     "SELECT recording_path FROM executions WHERE id = $1::uuid",
     1,

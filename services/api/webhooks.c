@@ -7,7 +7,7 @@
 
 #include "api.h"
 
-static const pl_db_stmt log_stmt = {
+PL_DB_STMT(log_stmt) = {
     "webhook_log",
     "SELECT jsonb_build_object('execution_id', e.id, 'data', COALESCE((SELECT"
     "  jsonb_agg(webhook_delivery_json(d) ORDER BY d.event_id)"
@@ -17,7 +17,7 @@ static const pl_db_stmt log_stmt = {
     2,
 };
 
-static const pl_db_stmt redeliver_stmt = {
+PL_DB_STMT(redeliver_stmt) = {
     "webhook_redeliver",
     "SELECT result, jsonb_build_object('message', 'scheduled', 'execution_id', $1::uuid,"
     " 'event_id', $3::bigint, 'delivery', delivery)::text"

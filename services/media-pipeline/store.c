@@ -7,7 +7,7 @@
 #include "log.h"
 #include "store.h"
 
-static const pl_db_stmt load_stmt = {
+PL_DB_STMT(load_stmt) = {
     "mp_load",
     "SELECT e.account_id, e.agent_id, e.call_type, e.to_number, COALESCE(e.from_number, ''),"
     " COALESCE(e.telephony_data->>'provider_call_id', ''), a.config::text, a.prompts::text,"
@@ -16,7 +16,7 @@ static const pl_db_stmt load_stmt = {
     " FROM executions e LEFT JOIN agents a ON a.id = e.agent_id WHERE e.id = $1",
     1};
 
-static const pl_db_stmt turn_stmt = {
+PL_DB_STMT(turn_stmt) = {
     "mp_turn",
     "INSERT INTO transcript_turns (execution_id, attempt, seq, role, content, start_ms, end_ms,"
     " interrupted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -24,7 +24,7 @@ static const pl_db_stmt turn_stmt = {
     " end_ms = EXCLUDED.end_ms, interrupted = EXCLUDED.interrupted",
     8};
 
-static const pl_db_stmt finish_stmt = {
+PL_DB_STMT(finish_stmt) = {
     "mp_finish",
     "UPDATE executions SET usage_breakdown = $2::jsonb, latency_data = $3::jsonb,"
     " recording_path = COALESCE($4, recording_path),"

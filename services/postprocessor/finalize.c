@@ -7,7 +7,7 @@
 #include "finalize.h"
 #include "log.h"
 
-static const pl_db_stmt fields_stmt = {
+PL_DB_STMT(fields_stmt) = {
     "pp_fields",
     "UPDATE executions SET conversation_duration = $2::float8, total_cost = $3::float8,"
     " cost_breakdown = $4::jsonb, usage_breakdown = $5::jsonb, transcript = $6,"
@@ -17,7 +17,7 @@ static const pl_db_stmt fields_stmt = {
     10,
 };
 
-static const pl_db_stmt log_stmt = {
+PL_DB_STMT(log_stmt) = {
     "pp_log",
     "INSERT INTO execution_logs (execution_id, type, component, provider, data)"
     " VALUES ($1::uuid, $2, $3, $4, $5)",
@@ -26,7 +26,7 @@ static const pl_db_stmt log_stmt = {
 
 /* The account is the execution's own, read in the same statement. $2: hundredths of a cent;
  * the wallet holds currency units, so the debit is $2 / 10000. */
-static const pl_db_stmt debit_stmt = {
+PL_DB_STMT(debit_stmt) = {
     "pp_debit",
     "WITH l AS ("
     "  INSERT INTO wallet_ledger (execution_id, account_id, amount)"

@@ -8,13 +8,13 @@
 #include "store.h"
 #include "validate.h"
 
-static const pl_db_stmt claim_stmt = {
+PL_DB_STMT(claim_stmt) = {
     "pp_claim",
     "SELECT pg_try_advisory_lock(hashtextextended('parley:postprocess:' || $1, 0))",
     1,
 };
 
-static const pl_db_stmt unclaim_stmt = {
+PL_DB_STMT(unclaim_stmt) = {
     "pp_unclaim",
     "SELECT pg_advisory_unlock(hashtextextended('parley:postprocess:' || $1, 0))",
     1,
@@ -22,7 +22,7 @@ static const pl_db_stmt unclaim_stmt = {
 
 /* waited: since the outbox row of the move to call-disconnected (the status's own clock), or
  * since the last update when there is none. */
-static const pl_db_stmt load_stmt = {
+PL_DB_STMT(load_stmt) = {
     "pp_load",
     "SELECT e.status, e.account_id, e.agent_id, e.attempt, COALESCE(e.provider, ''),"
     " e.telephony_data::text, e.usage_breakdown::text, e.recording_path, a.config::text,"
@@ -34,7 +34,7 @@ static const pl_db_stmt load_stmt = {
     1,
 };
 
-static const pl_db_stmt turns_stmt = {
+PL_DB_STMT(turns_stmt) = {
     "pp_turns",
     "SELECT role, content, start_ms, end_ms, interrupted FROM transcript_turns"
     " WHERE execution_id = $1::uuid AND attempt = $2 ORDER BY seq",

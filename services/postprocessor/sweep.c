@@ -10,7 +10,7 @@
 #include "pp.h"
 #include "queue.h"
 
-static const pl_db_stmt waiting_stmt = {
+PL_DB_STMT(waiting_stmt) = {
     "pp_waiting",
     "SELECT id FROM executions WHERE status = 'call-disconnected' ORDER BY updated_at LIMIT $1",
     1,
@@ -19,7 +19,7 @@ static const pl_db_stmt waiting_stmt = {
 /* Executions that ended without a conversation: zero cost, status unchanged, nothing else
  * touched (updated_at included: the object they render does not change, since an absent
  * cost_breakdown already reads as zeros). */
-static const pl_db_stmt zero_stmt = {
+PL_DB_STMT(zero_stmt) = {
     "pp_zero_cost",
     "UPDATE executions SET total_cost = 0,"
     " cost_breakdown = '{\"llm\":0,\"network\":0,\"platform\":0,\"synthesizer\":0,"

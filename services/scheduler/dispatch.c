@@ -15,7 +15,7 @@
 #include "scheduler.h"
 #include "state.h"
 
-static const pl_db_stmt load_stmt = {
+PL_DB_STMT_WARM(load_stmt) = {
     "sched_load",
     "SELECT e.status, e.account_id, e.to_number, e.bypass_call_guardrails, a.concurrency_max,"
     " a.wallet > 0, ag.config->'calling_guardrails', e.attempt,"
@@ -25,7 +25,7 @@ static const pl_db_stmt load_stmt = {
     2,
 };
 
-static const pl_db_stmt attempt_stmt = {
+PL_DB_STMT_WARM(attempt_stmt) = {
     "sched_attempt",
     "UPDATE executions SET attempt = $2 WHERE id = $1 AND attempt < $2",
     2,
@@ -241,25 +241,4 @@ out:
     if (r == PL_OK && handoff)
         r = hand_and_ack(s, rc, id, attempt, job_id, acked);
     return r;
-}
-
-void scheduler_db_warm(scheduler *s, int pool)
-{
-    static const char nil[] = "00000000-0000-0000-0000-000000000000";
-    pl_dbconn **conns = calloc((size_t)pool, sizeof(*conns));
-    if (conns == NULL)
-        return;
-    for (int i = 0; i < pool; i++)
-        conns[i] = pl_db_acquire(s->db);
-    for (int i = 0; i < pool; i++) {
-        execution_view v;
-        pl_transition t;
-        const char *p[2] = {nil, "0"};
-        load(s, conns[i], nil, 0, &v);
-        PQclear(pl_db_exec(conns[i], &attempt_stmt, p));
-        pl_state_apply(conns[i], nil, PL_ST_INITIATED, NULL, NULL, &t);
-    }
-    for (int i = 0; i < pool; i++)
-        pl_db_release(s->db, conns[i]);
-    free(conns);
 }

@@ -58,7 +58,6 @@ int main(int argc, char **argv)
     s.redis = s.svc.redis;
     s.bus = s.svc.bus;
     s.consumer = s.svc.id;
-    scheduler_db_warm(&s, pool);
     pl_http_opts ho = {.port = s.cfg.http_port,
                        .threads = 4,
                        .keepalive_ms = 5000,

@@ -50,11 +50,6 @@ extern const size_t scheduler_config_nopts;
 int scheduler_dispatch(scheduler *s, pl_rconn *rc, const char *job_id, const char *execution_id,
                        int attempt, int *acked);
 
-/* dispatch.c: runs the dial statements once on each of the pool's connections against the nil
- * UUID (no row matches, nothing changes), so the first jobs find them prepared. Before the loop
- * starts. */
-void scheduler_db_warm(scheduler *s, int pool);
-
 /* sweep.c: the periodic repairs (stuck dials, lost jobs); safe to run on every replica. */
 void scheduler_sweep(scheduler *s, pl_rconn *rc);
 

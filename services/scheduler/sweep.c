@@ -9,21 +9,21 @@
 #include "log.h"
 #include "scheduler.h"
 
-static const pl_db_stmt stuck_dialing_stmt = {
+PL_DB_STMT(stuck_dialing_stmt) = {
     "sweep_stuck_dialing",
     "SELECT e.id, e.attempt FROM executions e WHERE e.status IN ('initiated', 'ringing')"
     " AND e.updated_at < now() - make_interval(secs => $1::int) ORDER BY e.updated_at LIMIT 500",
     1,
 };
 
-static const pl_db_stmt stuck_queued_stmt = {
+PL_DB_STMT(stuck_queued_stmt) = {
     "sweep_stuck_queued",
     "SELECT e.id, e.attempt FROM executions e WHERE e.status = 'queued'"
     " AND e.updated_at < now() - make_interval(secs => $1::int) ORDER BY e.updated_at LIMIT 500",
     1,
 };
 
-static const pl_db_stmt overdue_scheduled_stmt = {
+PL_DB_STMT(overdue_scheduled_stmt) = {
     "sweep_overdue_scheduled",
     "SELECT e.id, e.attempt FROM executions e WHERE e.status = 'scheduled'"
     " AND e.scheduled_at < now() - make_interval(secs => $1::int) ORDER BY e.scheduled_at"
@@ -35,7 +35,7 @@ static const pl_db_stmt overdue_scheduled_stmt = {
  * end of a call whose gateway died with the stream. Each live inbound call is checked with its
  * carrier once per period: the reconcile touches the attempt (updated_at) when the carrier says
  * it is still live, and settles it when the carrier says it is over. */
-static const pl_db_stmt unheard_inbound_stmt = {
+PL_DB_STMT(unheard_inbound_stmt) = {
     "sweep_unheard_inbound",
     "SELECT e.id, ca.attempt FROM executions e"
     " JOIN call_attempts ca ON ca.execution_id = e.id AND ca.attempt = e.attempt"

@@ -20,15 +20,18 @@
     " FROM call_attempts ca JOIN executions e ON e.id = ca.execution_id"                           \
     " JOIN accounts ac ON ac.id = e.account_id "
 
-static const pl_db_stmt attempt_stmt = {
-    "gw_attempt", ATTEMPT_COLUMNS "WHERE ca.execution_id = $1::uuid AND ca.attempt = $2::int", 2};
+PL_DB_STMT_WARM(attempt_stmt) = {
+    "gw_attempt",
+    ATTEMPT_COLUMNS "WHERE ca.execution_id = $1::uuid AND ca.attempt = $2::int",
+    2,
+};
 
 /* One round trip for a callback that does not end the call: attempt n of provider $3 as it was
  * before this statement (the columns above), and what the carrier said recorded on it: the status
  * word (never over the final one of an ended attempt), the call id, the answer time. A row of
  * another provider is neither returned nor changed, and a row this event would not change is not
  * written (a repeated callback costs no write). */
-static const pl_db_stmt event_stmt = {
+PL_DB_STMT_WARM(event_stmt) = {
     "gw_attempt_event",
     "WITH upd AS (UPDATE call_attempts SET"
     "   status = CASE WHEN ended_at IS NULL THEN COALESCE($4::text, status) ELSE status END,"
@@ -40,19 +43,23 @@ static const pl_db_stmt event_stmt = {
     "     OR (NULLIF($5::text, '') IS NOT NULL AND provider_call_id IS DISTINCT FROM $5::text)"
     "     OR ($6::boolean AND answered_at IS NULL)) RETURNING 1) " ATTEMPT_COLUMNS
     "WHERE ca.execution_id = $1::uuid AND ca.attempt = $2::int AND ca.provider = $3::text",
-    6};
+    6,
+};
 
-static const pl_db_stmt latest_stmt = {
+PL_DB_STMT_WARM(latest_stmt) = {
     "gw_attempt_latest",
-    ATTEMPT_COLUMNS "WHERE ca.execution_id = $1::uuid ORDER BY ca.attempt DESC LIMIT 1", 1};
+    ATTEMPT_COLUMNS "WHERE ca.execution_id = $1::uuid ORDER BY ca.attempt DESC LIMIT 1",
+    1,
+};
 
-static const pl_db_stmt execution_stmt = {
+PL_DB_STMT_WARM(execution_stmt) = {
     "gw_execution",
     "SELECT e.status, e.account_id, ac.concurrency_max,"
     " COALESCE(e.provider, ag.telephony_provider, ''), e.to_number, COALESCE(e.from_number, '')"
     " FROM executions e JOIN accounts ac ON ac.id = e.account_id"
     " LEFT JOIN agents ag ON ag.id = e.agent_id WHERE e.id = $1::uuid",
-    1};
+    1,
+};
 
 /* A dial job's one statement before the carrier is asked: the execution (status, account, cap,
  * provider with Twilio as the default, numbers) and, when it is `initiated` with a provider we
@@ -60,7 +67,7 @@ static const pl_db_stmt execution_stmt = {
  * of attempt $2: INSERT ... ON CONFLICT DO NOTHING, so only one job ever dials it, and the
  * execution's attempt, from number and a fresh telephony_data. Checking the status in the same
  * statement as the claim means a call that left `initiated` meanwhile is never dialled. */
-static const pl_db_stmt load_claim_stmt = {
+PL_DB_STMT_WARM(load_claim_stmt) = {
     "gw_load_claim",
     "WITH e AS (SELECT e.id, e.status, e.account_id, ac.concurrency_max,"
     "   COALESCE(NULLIF(COALESCE(e.provider, ag.telephony_provider, ''), ''), 'twilio')"
@@ -79,10 +86,11 @@ static const pl_db_stmt load_claim_stmt = {
     "   FROM e WHERE x.id = e.id AND x.id IN (SELECT execution_id FROM ins) RETURNING x.id)"
     " SELECT e.status, e.account_id, e.concurrency_max, e.provider, e.to_number,"
     " COALESCE(e.from_number, ''), (SELECT count(*) FROM ins), (SELECT count(*) FROM upd) FROM e",
-    6};
+    6,
+};
 
 /* Existing keys win: a callback faster than this statement already wrote the right call id. */
-static const pl_db_stmt dialed_stmt = {
+PL_DB_STMT_WARM(dialed_stmt) = {
     "gw_attempt_dialed",
     "WITH a AS (UPDATE call_attempts SET provider_call_id = COALESCE(provider_call_id, $3),"
     "   status = COALESCE(status, 'initiated'), updated_at = now()"
@@ -90,10 +98,11 @@ static const pl_db_stmt dialed_stmt = {
     " UPDATE executions SET telephony_data ="
     "   jsonb_build_object('provider', $4::text, 'provider_call_id', $3::text) || telephony_data"
     " WHERE id = $1::uuid AND EXISTS (SELECT 1 FROM a)",
-    4};
+    4,
+};
 
 /* A late, out-of-order status word never replaces the final one of an ended attempt. */
-static const pl_db_stmt update_stmt = {
+PL_DB_STMT_WARM(update_stmt) = {
     "gw_attempt_update",
     "UPDATE call_attempts SET"
     " status = CASE WHEN ended_at IS NULL THEN COALESCE($3, status) ELSE status END,"
@@ -102,16 +111,19 @@ static const pl_db_stmt update_stmt = {
     " ended_at = CASE WHEN $6::boolean THEN COALESCE(ended_at, now()) ELSE ended_at END,"
     " outcome = COALESCE($7, outcome), updated_at = now()"
     " WHERE execution_id = $1::uuid AND attempt = $2::int",
-    7};
+    7,
+};
 
-static const pl_db_stmt patch_stmt = {
+PL_DB_STMT_WARM(patch_stmt) = {
     "gw_telephony_patch",
-    "UPDATE executions SET telephony_data = telephony_data || $2::jsonb WHERE id = $1::uuid", 2};
+    "UPDATE executions SET telephony_data = telephony_data || $2::jsonb WHERE id = $1::uuid",
+    2,
+};
 
-static const pl_db_stmt voicemail_stmt = {
+PL_DB_STMT(voicemail_stmt) = {
     "gw_voicemail", "UPDATE executions SET answered_by_voice_mail = true WHERE id = $1::uuid", 1};
 
-static const pl_db_stmt statuses_stmt = {
+PL_DB_STMT(statuses_stmt) = {
     "gw_statuses", "SELECT id::text, status FROM executions WHERE id = ANY($1::uuid[])", 1};
 
 void gw_attempt_clear(gw_attempt *a)

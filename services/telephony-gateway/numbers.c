@@ -12,7 +12,7 @@
 
 /* A number's agent counts only while the agent lives: a deleted agent leaves the number
  * unlinked in effect. */
-static const pl_db_stmt number_stmt = {
+PL_DB_STMT_WARM(number_stmt) = {
     "gw_number",
     "SELECT n.id, n.account_id, n.phone_number, n.telephony_provider, n.credentials_ref,"
     " n.inbound_secret, COALESCE(ag.id::text, ''), ag.config::text, ac.concurrency_max,"
@@ -20,9 +20,10 @@ static const pl_db_stmt number_stmt = {
     " FROM phone_numbers n JOIN accounts ac ON ac.id = n.account_id"
     " LEFT JOIN agents ag ON ag.id = n.agent_id AND ag.deleted_at IS NULL"
     " WHERE n.id = $1::uuid AND n.deleted_at IS NULL",
-    1};
+    1,
+};
 
-static const pl_db_stmt accept_stmt = {
+PL_DB_STMT(accept_stmt) = {
     "gw_inbound_accept",
     "SELECT outcome, COALESCE(execution_id::text, ''), COALESCE(media_token, ''),"
     " COALESCE(event_id, 0) FROM inbound_accept($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7,"

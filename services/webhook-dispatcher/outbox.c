@@ -21,7 +21,7 @@
  * 'infinity' and never enter the range scan; the check here covers the rare rows that are due
  * while an earlier one is pending again (a redelivery of an earlier event). The rows are then
  * updated by key (= ANY of an array), a plan that does not depend on the table's statistics. */
-static const pl_db_stmt claim_stmt = {
+PL_DB_STMT(claim_stmt) = {
     "wd_claim",
     "WITH due AS ("
     "  SELECT d.event_id FROM webhook_deliveries d"
@@ -43,14 +43,14 @@ static const pl_db_stmt claim_stmt = {
     4,
 };
 
-static const pl_db_stmt finish_stmt = {
+PL_DB_STMT(finish_stmt) = {
     "wd_finish",
     "SELECT recorded, unblocked FROM webhook_finish($1::bigint[], $2::integer[],"
     " $3::integer[], $4::text[], $5::text[], $6::bigint[])",
     6,
 };
 
-static const pl_db_stmt release_stmt = {
+PL_DB_STMT(release_stmt) = {
     "wd_release",
     "UPDATE webhook_deliveries d SET next_attempt_at = now(), lease_until = NULL,"
     " lease_owner = NULL FROM unnest($1::bigint[], $2::integer[]) AS u(id, claims)"
@@ -58,7 +58,7 @@ static const pl_db_stmt release_stmt = {
     2,
 };
 
-static const pl_db_stmt next_due_stmt = {
+PL_DB_STMT(next_due_stmt) = {
     "wd_next_due",
     "SELECT GREATEST(0, (extract(epoch FROM min(next_attempt_at) - now()) * 1000)::bigint)"
     " FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL"
@@ -66,7 +66,7 @@ static const pl_db_stmt next_due_stmt = {
     0,
 };
 
-static const pl_db_stmt sweep_stmt = {
+PL_DB_STMT(sweep_stmt) = {
     "wd_sweep",
     "UPDATE webhook_deliveries w SET next_attempt_at = now()"
     " WHERE w.next_attempt_at = 'infinity' AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p"

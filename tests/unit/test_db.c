@@ -80,6 +80,52 @@ static void sqlstate_of_errors(void)
     pl_db_release(db, c);
 }
 
+/* The binary's statement table: what pl_db_warm prepares (and, for warm ones, plans). */
+PL_DB_STMT_WARM(warm_insert) = {
+    "t_warm_insert",
+    "INSERT INTO warm_probe (v) VALUES (COALESCE($1, 'null')) RETURNING v",
+    1,
+};
+PL_DB_STMT(cold_lookup) = {"t_cold_lookup", "SELECT v FROM warm_probe WHERE v = $1", 1};
+PL_DB_STMT(broken_lookup) = {"t_broken_lookup", "SELECT * FROM no_such_table WHERE id = $1", 1};
+
+/* On every connection of the pool: the table's statements are prepared, the warm one has its
+ * generic plan and changed nothing (rolled back), the cold one was never run, the broken one is
+ * skipped without harm and still reports its error when used; sessions plan generically. */
+static void warm_prepares_every_statement_on_every_connection(void)
+{
+    pl_dbconn *c = pl_db_acquire(db);
+    PQclear(pl_db_query(c, "CREATE TABLE warm_probe (v text NOT NULL)", 0, NULL));
+    pl_db_release(db, c);
+    CHECK(pl_db_warm(db) == 4); /* 2 connections x 2 statements Postgres accepts */
+    pl_dbconn *held[2] = {pl_db_acquire(db), pl_db_acquire(db)};
+    for (int i = 0; i < 2; i++) {
+        PGresult *r = pl_db_query(held[i],
+                                  "SELECT string_agg(name || ':' || generic_plans, ',' ORDER BY"
+                                  " name) FROM pg_prepared_statements WHERE name IN"
+                                  " ('t_warm_insert', 't_cold_lookup', 't_broken_lookup')",
+                                  0, NULL);
+        CHECK_STR(PQgetvalue(r, 0, 0), "t_cold_lookup:0,t_warm_insert:1");
+        PQclear(r);
+        r = pl_db_query(held[i], "SHOW plan_cache_mode", 0, NULL);
+        CHECK_STR(PQgetvalue(r, 0, 0), "force_generic_plan");
+        PQclear(r);
+    }
+    PGresult *r = pl_db_query(held[0], "SELECT count(*) FROM warm_probe", 0, NULL);
+    CHECK_STR(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    r = pl_db_exec(held[0], &broken_lookup, (const char *[]){"x"});
+    CHECK(!pl_db_ok(r));
+    CHECK_STR(pl_db_sqlstate(r), "42P01");
+    PQclear(r);
+    r = pl_db_exec(held[1], &warm_insert, (const char *[]){"kept"});
+    CHECK(pl_db_ok(r));
+    CHECK_STR(PQgetvalue(r, 0, 0), "kept");
+    PQclear(r);
+    pl_db_release(db, held[0]);
+    pl_db_release(db, held[1]);
+}
+
 static void *worker(void *arg)
 {
     (void)arg;
@@ -136,9 +182,12 @@ static void reconnects_after_backend_dies(void)
         r = pl_db_exec(c, &echo, (const char *[]){"y"});
         ok += pl_db_ok(r);
         PQclear(r);
+        r = pl_db_query(c, "SHOW plan_cache_mode", 0, NULL); /* session settings again */
+        ok += pl_db_ok(r) && strcmp(PQgetvalue(r, 0, 0), "force_generic_plan") == 0;
+        PQclear(r);
         pl_db_release(db, c);
     }
-    CHECK(ok == 2);
+    CHECK(ok == 4);
 }
 
 int main(void)
@@ -152,6 +201,7 @@ int main(void)
     RUN(migration_failure_is_reported_and_rolled_back);
     RUN(prepared_statements_reused);
     RUN(sqlstate_of_errors);
+    RUN(warm_prepares_every_statement_on_every_connection);
     RUN(pool_shared_by_threads);
     RUN(reconnects_after_backend_dies);
     pl_db_close(db);
