@@ -4,6 +4,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "queue.h"
 #include "service.h"
 
 int pl_service_open(pl_service *s, const char *name, const pl_common_config *cfg, int db_pool,
@@ -23,8 +24,12 @@ int pl_service_open(pl_service *s, const char *name, const pl_common_config *cfg
     pl_dbconn *c = pl_db_acquire(s->db);
     int rc = pl_db_migrate(c, cfg->migrations_dir);
     pl_db_release(s->db, c);
-    if (rc == PL_OK)
-        PL_DEBUG("%s: %d statements prepared on %d connections", name, pl_db_warm(s->db), db_pool);
+    if (rc == PL_OK) {
+        int64_t t0 = pl_now_ms();
+        int n = pl_db_warm(s->db);
+        PL_INFO("postgres: %d statement preparations on %d connections in %lld ms", n, db_pool,
+                (long long)(pl_now_ms() - t0));
+    }
     /* The bus heartbeat and subscribers take Redis connections of their own from the pool. */
     if (rc == PL_OK &&
         (s->redis = pl_redis_open(cfg->redis_url, cfg->redis_prefix, redis_pool + 4)) == NULL)

@@ -102,6 +102,17 @@ PL_DB_STMT_WARM(status_stmt) = {
     1,
 };
 
+/* Run only by pl_db_warm, which rolls it back: an event of no execution fires the outbox trigger
+ * (webhook_enqueue, 005_webhooks.sql) on each connection before its first transition does. A
+ * backend's first trigger call compiles the function and plans its lookup: ~3 ms, paid by the
+ * first call of a burst on every pooled connection otherwise. */
+PL_DB_STMT_WARM(trigger_warm_stmt) = {
+    "pl_state_trigger_warm",
+    "INSERT INTO execution_events (execution_id, account_id, status)"
+    " VALUES (gen_random_uuid(), gen_random_uuid(), 'queued')",
+    0,
+};
+
 int pl_state_apply(pl_dbconn *c, const char *execution_id, pl_status to,
                    const char *telephony_patch, const char *error_message, pl_transition *out)
 {

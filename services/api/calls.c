@@ -22,15 +22,19 @@
 
 #define DIAL_STREAM "dial"
 
+/* The agent is found by its primary key alone and its account checked after (MATERIALIZED keeps
+ * the planner from merging the two): with both conditions together, a plan made while the agents
+ * table was small walked the account's agents by the account index instead. */
 PL_DB_STMT_WARM(create_stmt) = {
     "call_create",
-    "WITH ag AS (SELECT id, account_id, telephony_provider FROM agents"
-    "  WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL),"
+    "WITH ag AS MATERIALIZED (SELECT id, account_id, telephony_provider, deleted_at FROM agents"
+    "  WHERE id = $1),"
     " ins AS (INSERT INTO executions (account_id, agent_id, status, to_number, from_number,"
     "  user_data, agent_data, retry_config, bypass_call_guardrails, scheduled_at, provider)"
     "  SELECT account_id, id, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::boolean,"
     "   to_timestamp($10::float8 / 1000), telephony_provider"
-    "  FROM ag RETURNING id, account_id, agent_id, status),"
+    "  FROM ag WHERE account_id = $2 AND deleted_at IS NULL"
+    "  RETURNING id, account_id, agent_id, status),"
     " ev AS (INSERT INTO execution_events (execution_id, account_id, status)"
     "  SELECT id, account_id, status FROM ins RETURNING id),"
     " idem AS (INSERT INTO idempotency_keys (account_id, key, request_hash, execution_id)"
