@@ -115,6 +115,25 @@ static const char *model_of(const pp_task *task)
     return m != NULL ? m : "(no model)";
 }
 
+/* Adds one request's tokens to the tasks' count of its model (the slots are few: a model beyond
+ * them is counted with the last one's name kept, which cannot happen with two tasks). */
+static void add_tokens(pp_tasks *t, const char *model, const pp_llm_tokens *used)
+{
+    if (used->input == 0 && used->output == 0)
+        return;
+    int i = 0;
+    while (i < t->ntokens && strcmp(t->tokens[i].model, model) != 0)
+        i++;
+    if (i == t->ntokens) {
+        if (t->ntokens == PP_MAX_TASK_MODELS)
+            i = PP_MAX_TASK_MODELS - 1;
+        else
+            snprintf(t->tokens[t->ntokens++].model, sizeof(t->tokens[0].model), "%s", model);
+    }
+    t->tokens[i].input += used->input;
+    t->tokens[i].output += used->output;
+}
+
 static void run_extraction(const pp_task *task, const char *transcript, long timeout_ms,
                            const char *id, pp_tasks *out)
 {
@@ -148,7 +167,10 @@ static void run_extraction(const pp_task *task, const char *transcript, long tim
                     attempt == 1 || fix == NULL ? dupf("attempt %d, %s over the transcript: %s",
                                                        attempt, model, task->details)
                                                 : dupf("attempt %d, %s: %s", attempt, model, fix));
-            int rc = pp_llm_chat(task->llm_config, msgs, n, 1, timeout_ms, &text, why, sizeof(why));
+            pp_llm_tokens used;
+            int rc = pp_llm_chat(task->llm_config, msgs, n, 1, timeout_ms, &text, &used, why,
+                                 sizeof(why));
+            add_tokens(out, model, &used);
             add_log(out, "response", "extraction", provider, strdup(rc == PL_OK ? text : why));
             cJSON *obj = rc == PL_OK ? pp_parse_json_object(text, why, sizeof(why)) : NULL;
             if (obj != NULL) {
@@ -211,7 +233,10 @@ static void run_summary(const pp_task *task, const char *transcript, const pp_ca
         add_log(out, "request", "summarization", provider,
                 dupf("attempt %d, %s over the transcript: %s", attempt, model,
                      task->details != NULL ? task->details : DEFAULT_SUMMARY_HOW));
-        int rc = pp_llm_chat(task->llm_config, msgs, 2, 0, timeout_ms, &text, why, sizeof(why));
+        pp_llm_tokens used;
+        int rc =
+            pp_llm_chat(task->llm_config, msgs, 2, 0, timeout_ms, &text, &used, why, sizeof(why));
+        add_tokens(out, model, &used);
         if (rc == PL_OK && text[strspn(text, " \t\r\n")] == '\0') {
             snprintf(why, sizeof(why), "%s answered an empty summary", provider);
             rc = PL_ERR_INVALID;

@@ -31,12 +31,22 @@ typedef struct {
     char *data;
 } pp_log_entry;
 
+#define PP_MAX_TASK_MODELS 4
+
+/* The tokens the tasks' LLM requests consumed, per llm_config.model. */
+typedef struct {
+    char model[128];
+    double input, output;
+} pp_task_tokens;
+
 typedef struct {
     cJSON *extracted; /* an object ({"error": ...} after a failure), or NULL: no extraction */
     char *summary;    /* or NULL */
     int failures;     /* tasks that ended in an error */
     pp_log_entry logs[PP_MAX_LOGS];
     int nlogs;
+    pp_task_tokens tokens[PP_MAX_TASK_MODELS]; /* every request's, retries and failures too */
+    int ntokens;
 } pp_tasks;
 
 /* Facts the built-in scripted summary states. */

@@ -1,9 +1,10 @@
 /* job: one execution's post-processing, from claim to the published completion (pp.h).
  *
  * Order: claim (store.h) -> load -> wait for the media-pipeline's figures (re-queued, never a
- * sleeping worker) -> transcript, duration, usage, cost -> extraction and summary (may block on
- * an LLM) -> recording URL -> finalize (finalize.h) -> publish -> unclaim. Every step before
- * finalize only reads, so a crash anywhere repeats work and never writes twice.
+ * sleeping worker) -> transcript, duration, usage -> extraction and summary (may block on an
+ * LLM; their tokens join the usage) -> cost -> recording URL -> finalize (finalize.h) -> publish ->
+ * unclaim. Every step before finalize only reads, so a crash anywhere repeats work and never writes
+ * twice.
  */
 #include <math.h>
 #include <stdio.h>
@@ -85,13 +86,6 @@ static int assemble(pp *app, const pp_exec *e, assembled *a, pp_final *f)
     pp_cost_input in = {.duration_s = pp_conversation_duration(telephony_duration(e->telephony),
                                                                e->turns, e->nturns),
                         .carrier = carrier(e)};
-    pp_usage_cost_input(a->usage, &a->agent, &in);
-    pp_cost_compute(&app->pricing, &in, &a->cost);
-    cJSON *cost = pp_cost_json(&a->cost);
-    a->cost_json = cJSON_PrintUnformatted(cost);
-    cJSON_Delete(cost);
-    a->usage_json = cJSON_PrintUnformatted(a->usage);
-
     pp_call_facts facts = {.duration_s = in.duration_s};
     for (int i = 0; i < e->nturns; i++) {
         if (strcmp(e->turns[i].role, "assistant") == 0)
@@ -101,6 +95,16 @@ static int assemble(pp *app, const pp_exec *e, assembled *a, pp_final *f)
     }
     pp_tasks_run(&a->agent, a->transcript, &facts, app->cfg.llm_timeout_ms, e->id, &a->tasks);
     pl_metric_add(app->stats.task_failures, a->tasks.failures);
+    /* The tasks' tokens are the call's too: priced with the conversation's. */
+    for (int i = 0; i < a->tasks.ntokens; i++)
+        pp_usage_add_llm(a->usage, a->tasks.tokens[i].model, a->tasks.tokens[i].input,
+                         a->tasks.tokens[i].output);
+    pp_usage_cost_input(a->usage, &a->agent, &in);
+    pp_cost_compute(&app->pricing, &in, &a->cost);
+    cJSON *cost = pp_cost_json(&a->cost);
+    a->cost_json = cJSON_PrintUnformatted(cost);
+    cJSON_Delete(cost);
+    a->usage_json = cJSON_PrintUnformatted(a->usage);
     if (a->tasks.extracted != NULL)
         a->extracted_json = cJSON_PrintUnformatted(a->tasks.extracted);
 

@@ -80,12 +80,13 @@ static void utf8_clean(char *s)
 }
 
 static int chat(const cJSON *cfg, const pp_msg *msgs, int n, int json_mode, long timeout_ms,
-                char **text, char *why, size_t cap);
+                char **text, pp_llm_tokens *used, char *why, size_t cap);
 
 int pp_llm_chat(const cJSON *cfg, const pp_msg *msgs, int n, int json_mode, long timeout_ms,
-                char **text, char *why, size_t cap)
+                char **text, pp_llm_tokens *used, char *why, size_t cap)
 {
-    int rc = chat(cfg, msgs, n, json_mode, timeout_ms, text, why, cap);
+    *used = (pp_llm_tokens){0, 0};
+    int rc = chat(cfg, msgs, n, json_mode, timeout_ms, text, used, why, cap);
     if (rc == PL_OK && !pl_is_utf8(*text, strlen(*text))) {
         snprintf(why, cap, "%s answered text that is not valid UTF-8", pp_llm_provider(cfg));
         free(*text);
@@ -97,8 +98,15 @@ int pp_llm_chat(const cJSON *cfg, const pp_msg *msgs, int n, int json_mode, long
     return rc;
 }
 
+/* A token count of the answer's usage object: a number >= 0, else 0. */
+static double token_count(const cJSON *usage, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, name);
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e12 ? v->valuedouble : 0;
+}
+
 static int chat(const cJSON *cfg, const pp_msg *msgs, int n, int json_mode, long timeout_ms,
-                char **text, char *why, size_t cap)
+                char **text, pp_llm_tokens *used, char *why, size_t cap)
 {
     *text = NULL;
     const char *provider = pp_llm_provider(cfg);
@@ -159,6 +167,9 @@ static int chat(const cJSON *cfg, const pp_msg *msgs, int n, int json_mode, long
         return PL_ERR_IO;
     }
     cJSON *j = cJSON_Parse(r.body);
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "usage");
+    used->input = token_count(usage, "prompt_tokens");
+    used->output = token_count(usage, "completion_tokens");
     const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0);
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(choice, "message"), "content");

@@ -25,11 +25,18 @@ typedef struct {
 /* The provider named by llm_config, "openai" when none is. */
 const char *pp_llm_provider(const cJSON *llm_config);
 
+/* Tokens one completion consumed, as the provider's answer reports them (`usage.prompt_tokens`,
+ * `usage.completion_tokens`); zero when it reports none or did not answer. */
+typedef struct {
+    double input, output;
+} pp_llm_tokens;
+
 /* Sends msgs; json_mode asks for a JSON object (response_format json_object). PL_OK with the
  * reply's content in *text (malloc'd, caller frees); otherwise *text is NULL and `why` says what
  * went wrong (a configuration error, the provider's error message with its HTTP status, a
- * timeout...). Never retries: the caller decides. */
+ * timeout...). *used gets the tokens of every successful (2xx) answer, usable or not: the
+ * provider bills them. Never retries: the caller decides. */
 int pp_llm_chat(const cJSON *llm_config, const pp_msg *msgs, int n, int json_mode, long timeout_ms,
-                char **text, char *why, size_t cap);
+                char **text, pp_llm_tokens *used, char *why, size_t cap);
 
 #endif

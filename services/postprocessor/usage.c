@@ -63,6 +63,33 @@ cJSON *pp_usage_normalize(const char *usage_json, const pp_agent *a)
     return u;
 }
 
+/* Sets o[k] to the number v, replacing whatever was there. */
+static void set_number(cJSON *o, const char *k, double v)
+{
+    cJSON *m = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsNumber(m))
+        cJSON_SetNumberValue(m, v);
+    else if (m != NULL)
+        cJSON_ReplaceItemInObjectCaseSensitive(o, k, cJSON_CreateNumber(v));
+    else
+        cJSON_AddNumberToObject(o, k, v);
+}
+
+void pp_usage_add_llm(cJSON *u, const char *model, double input, double output)
+{
+    cJSON *models = cJSON_GetObjectItemCaseSensitive(u, "llm_model");
+    cJSON *m = cJSON_GetObjectItemCaseSensitive(models, model);
+    if (!cJSON_IsObject(m)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(models, model);
+        m = cJSON_AddObjectToObject(models, model);
+    }
+    if (m == NULL)
+        return;
+    set_number(m, "input", num(m, "input") + input);
+    set_number(m, "output", num(m, "output") + output);
+    set_number(u, "llm_tokens", num(u, "llm_tokens") + input + output);
+}
+
 void pp_usage_cost_input(const cJSON *u, const pp_agent *a, pp_cost_input *in)
 {
     in->transcriber_provider = str(u, "transcriber_provider");

@@ -15,6 +15,11 @@
  * unless out of memory. */
 cJSON *pp_usage_normalize(const char *usage_json, const pp_agent *a);
 
+/* Adds tokens the post-call tasks consumed with `model` to a normalized usage object:
+ * llm_model[model].input/.output (created when absent) and llm_tokens, so they are priced with
+ * the conversation's. */
+void pp_usage_add_llm(cJSON *usage, const char *model, double input, double output);
+
 /* Fills the usage part of a cost input from a normalized usage object (which must outlive it):
  * providers from usage (transcriber_provider, synthesizer_provider) else the agent. */
 void pp_usage_cost_input(const cJSON *usage, const pp_agent *a, pp_cost_input *in);

@@ -217,6 +217,19 @@ def fake_requests(ctx, marker):
     return [r for r in reqs if marker in json.dumps(r.get("body"))]
 
 
+def tokens_reported(ctx, *markers):
+    """{input, output} the fake reported over the requests carrying any of the markers."""
+    reqs = [r for m in markers for r in fake_requests(ctx, m)]
+    assert reqs and all(r.get("usage") for r in reqs), reqs
+    return {"input": sum(r["usage"]["prompt_tokens"] for r in reqs),
+            "output": sum(r["usage"]["completion_tokens"] for r in reqs)}
+
+
+def task_tokens(ctx, eid):
+    """usage_breakdown.llm_model of the post-call tasks' model (the conversation is scripted)."""
+    return row(ctx, eid)["usage_breakdown"]["llm_model"].get("gpt-4o-mini")
+
+
 def check_completed_call(ctx, eid):
     """What every completed real call carries."""
     e = row(ctx, eid)
@@ -276,11 +289,16 @@ def test_full_calls_end_completed(ctx):
         ("request", "extraction", "openai"), ("response", "extraction", "openai"),
         ("request", "summarization", "openai"), ("response", "summarization", "openai")}, logs
 
+    # the tasks' tokens are billed with the conversation's (check_completed_call priced them)
+    assert task_tokens(ctx, ids["ok"]) == tokens_reported(ctx, "EXTRACT-OK", "SUMMARY-OK")
+
     e = check_completed_call(ctx, ids["bad"])  # still completed, error_message untouched
     err = e["extracted_data"]["error"]
     assert "extraction failed twice" in err and "not valid JSON" in err, e["extracted_data"]
     assert e["summary"] is None
     assert len(fake_requests(ctx, "EXTRACT-BAD")) == 2  # tried once more, then recorded
+    assert task_tokens(ctx, ids["bad"]) == tokens_reported(ctx, "EXTRACT-BAD")  # both paid
+    assert task_tokens(ctx, ids["scripted"]) is None  # nothing called
 
     spent = sum(row(ctx, i)["total_cost"] for i in ids.values()) / 100
     assert abs(wallet(ctx, ctx.account) - (before - spent)) < 1e-4, (before, spent)
@@ -380,6 +398,17 @@ USAGE = {"synthesizer_characters": 100, "synthesizer_model": "kal16",
          "llm_tokens": 3000, "llm_model": {"gpt-4o-mini": {"input": 2000, "output": 1000}}}
 
 
+def check_seeded_usage(e, req):
+    """A seeded call's usage: USAGE's gpt-4o-mini tokens plus what the fake reported for the
+    extraction request `req`."""
+    got = req["usage"]
+    assert req["outcome"] == "complete" and got["prompt_tokens"] > 0, req
+    u = e["usage_breakdown"]
+    assert u["llm_model"]["gpt-4o-mini"] == {"input": 2000 + got["prompt_tokens"],
+                                             "output": 1000 + got["completion_tokens"]}, u
+    assert u["llm_tokens"] == 3000 + got["prompt_tokens"] + got["completion_tokens"], u
+
+
 def test_goes_on_without_the_pipeline_figures(ctx):
     """No usage_breakdown within PL_POSTPROCESS_MEDIA_WAIT_MS (3 s here): completed anyway, with
     default usage; the cost is then the platform and network minutes (carrier not priced:
@@ -415,12 +444,19 @@ def test_sigkill_mid_extraction_completes_once_and_debits_once(ctx):
     e = row(ctx, eid)
     assert e["extracted_data"] == {"slow": True}, e
     assert events(ctx, eid, "completed") == 1
-    # 20 s local STT at 0.02, 100 chars at 0.003, gpt-4o-mini 2000 in/1000 out, 30 s twilio
-    assert e["cost_breakdown"] == {"llm": 2.5, "network": 0.6, "platform": 1.5,
-                                   "synthesizer": 0.3, "transcriber": 0.4}, e["cost_breakdown"]
-    assert [float(x[0]) for x in ledger(ctx, eid)] == [0.053]
-    assert abs(wallet(ctx, ctx.account) - (before - 0.053)) < 1e-9
-    assert len(fake_requests(ctx, "sigkill-case")) == 2  # asked again after the restart
+    reqs = fake_requests(ctx, "sigkill-case")
+    assert len(reqs) == 2  # asked again after the restart
+    # the call's gpt-4o-mini tokens plus the extraction that completed (the killed job's are
+    # not billed: its results were never stored)
+    check_seeded_usage(e, reqs[-1])
+    # 20 s local STT at 0.02, 100 chars at 0.003, 30 s twilio; gpt-4o-mini 2000 in/1000 out =
+    # 2.5, and the extraction's tokens on top
+    assert {k: v for k, v in e["cost_breakdown"].items() if k != "llm"} == {
+        "network": 0.6, "platform": 1.5, "synthesizer": 0.3, "transcriber": 0.4}, e
+    assert e["cost_breakdown"]["llm"] > 2.5, e["cost_breakdown"]
+    check_costs(e)
+    assert [float(x[0]) for x in ledger(ctx, eid)] == [round(e["total_cost"] / 100, 4)]
+    assert abs(wallet(ctx, ctx.account) - (before - e["total_cost"] / 100)) < 1e-9
 
 
 def test_two_replicas_process_each_execution_once(ctx):
@@ -433,9 +469,14 @@ def test_two_replicas_process_each_execution_once(ctx):
     for marker, eid in ids.items():
         assert events(ctx, eid, "completed") == 1
         assert len(ledger(ctx, eid)) == 1
-        assert len(fake_requests(ctx, marker + "\\n")) == 1, marker  # one extraction each
-        assert row(ctx, eid)["extracted_data"] == {"brisk": True}
-    assert abs(wallet(ctx, ctx.account) - (before - 8 * 0.053)) < 1e-9
+        reqs = fake_requests(ctx, marker + "\\n")
+        assert len(reqs) == 1, marker  # one extraction each
+        e = row(ctx, eid)
+        assert e["extracted_data"] == {"brisk": True}
+        check_seeded_usage(e, reqs[0])
+        check_costs(e)
+    spent = sum(row(ctx, eid)["total_cost"] for eid in ids.values()) / 100
+    assert abs(wallet(ctx, ctx.account) - (before - spent)) < 1e-9
     ctx.services["pp-second"].stop()
 
 

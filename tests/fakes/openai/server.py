@@ -14,7 +14,8 @@ triggers `fake:bytes` / `fake:random-split`), inside `data:` and inside UTF-8 ch
 piece is written as its own HTTP chunk and flushed, so the client's reads see every split.
 
 `GET /fake/requests` returns what the server received (method, path, auth header, body, and
-how the response ended: complete, client_disconnected, ...); `DELETE /fake/requests` clears it.
+how the response ended: complete, client_disconnected, ...; `usage`: the token counts a
+non-streamed answer reported); `DELETE /fake/requests` clears it.
 
 Run: python3 tests/fakes/openai/server.py --port 0   (prints "fake-openai listening on
 127.0.0.1:<port>" once it accepts connections).
@@ -380,6 +381,7 @@ class Handler(BaseHTTPRequestHandler):
             "choices": [{"index": 0, "message": msg, "logprobs": None,
                          "finish_reason": "tool_calls" if plan.tool_calls else "stop"}],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}})
+        rec["usage"] = {"prompt_tokens": pt, "completion_tokens": ct}
         rec["outcome"] = "complete"
 
     def answer_stream(self, body, plan, rec):

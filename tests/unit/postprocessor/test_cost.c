@@ -89,9 +89,30 @@ static void usage_defaults(void)
     cJSON_Delete(u);
 }
 
+/* The post-call tasks' tokens join the conversation's: same model summed, a new model added,
+ * llm_tokens kept the total; a non-object model entry is replaced. */
+static void task_tokens_join_the_usage(void)
+{
+    pp_agent a;
+    memset(&a, 0, sizeof(a));
+    cJSON *u = pp_usage_normalize("{\"llm_model\":{\"m\":{\"input\":10,\"output\":5},"
+                                  "\"bad\":\"x\"}}",
+                                  &a);
+    pp_usage_add_llm(u, "m", 100, 7);
+    pp_usage_add_llm(u, "n", 20, 3);
+    pp_usage_add_llm(u, "bad", 1, 1);
+    char *s = cJSON_PrintUnformatted(cJSON_GetObjectItem(u, "llm_model"));
+    CHECK_STR(s, "{\"m\":{\"input\":110,\"output\":12},\"n\":{\"input\":20,\"output\":3},"
+                 "\"bad\":{\"input\":1,\"output\":1}}");
+    free(s);
+    CHECK(cJSON_GetObjectItem(u, "llm_tokens")->valuedouble == 15 + 107 + 23 + 2);
+    cJSON_Delete(u);
+}
+
 int main(void)
 {
     RUN(components_and_total);
     RUN(usage_defaults);
+    RUN(task_tokens_join_the_usage);
     return check_summary();
 }

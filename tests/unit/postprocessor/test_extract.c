@@ -20,6 +20,10 @@ static int reply_content(pl_req *r, const char *content)
     cJSON *choice = cJSON_CreateObject();
     cJSON_AddStringToObject(cJSON_AddObjectToObject(choice, "message"), "content", content);
     cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice);
+    cJSON *usage = cJSON_AddObjectToObject(o, "usage"); /* as OpenAI reports it */
+    cJSON_AddNumberToObject(usage, "prompt_tokens", 100);
+    cJSON_AddNumberToObject(usage, "completion_tokens", 7);
+    cJSON_AddNumberToObject(usage, "total_tokens", 107);
     int st = pl_http_cjson(r, 200, o);
     cJSON_Delete(o);
     return st;
@@ -169,6 +173,9 @@ static void scripted_answers_as_configured(void)
     pp_agent_free(&a);
 }
 
+/* Tokens the last extract_with counted for its model ("gpt-4o-mini" in openai_llm). */
+static double tokens_in, tokens_out;
+
 static cJSON *extract_with(const char *details, int *failures, int *nreq)
 {
     char llm[1024];
@@ -181,6 +188,13 @@ static cJSON *extract_with(const char *details, int *failures, int *nreq)
     pp_tasks_run(&a, "assistant: hello\nuser: I am Bruce\n", &f, 2000, "e2", &t);
     *failures = t.failures;
     *nreq = atomic_load(&requests);
+    tokens_in = tokens_out = 0;
+    CHECK(t.ntokens <= 1);
+    if (t.ntokens == 1) {
+        CHECK_STR(t.tokens[0].model, "gpt-4o-mini");
+        tokens_in = t.tokens[0].input;
+        tokens_out = t.tokens[0].output;
+    }
     cJSON *out = t.extracted;
     t.extracted = NULL;
     pp_tasks_free(&t);
@@ -194,6 +208,7 @@ static void openai_extraction(void)
     cJSON *x = extract_with("WANT-GOOD", &failures, &n);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(x, "name")), "Bruce");
     CHECK(failures == 0 && n == 1);
+    CHECK(tokens_in == 100 && tokens_out == 7);
     CHECK_STR(last_auth, "Bearer sk-unit");
     cJSON_Delete(x);
 
@@ -203,12 +218,14 @@ static void openai_extraction(void)
 
     x = extract_with("WANT-FIXABLE", &failures, &n); /* prose, then fixed after the correction */
     CHECK(cJSON_GetObjectItem(x, "fixed") != NULL && failures == 0 && n == 2);
+    CHECK(tokens_in == 200 && tokens_out == 14); /* the unusable first answer was paid for too */
     cJSON_Delete(x);
 
     x = extract_with("WANT-BAD", &failures, &n); /* an array twice: recorded, not fatal */
     const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(x, "error"));
     CHECK(e != NULL && strstr(e, "extraction failed twice") && strstr(e, "not an object"));
     CHECK(failures == 1 && n == 2);
+    CHECK(tokens_in == 200 && tokens_out == 14);
     cJSON_Delete(x);
 
     /* Text Postgres would refuse never reaches it: bad answers fail, reasons are cleaned. */
@@ -225,6 +242,7 @@ static void openai_extraction(void)
     e = cJSON_GetStringValue(cJSON_GetObjectItem(x, "error"));
     CHECK(e != NULL && strstr(e, "HTTP 500: upstream exploded"));
     CHECK(failures == 1 && n == 2);
+    CHECK(tokens_in == 0 && tokens_out == 0); /* errors bill nothing */
     cJSON_Delete(x);
 }
 
@@ -242,6 +260,8 @@ static void openai_summary_and_unreachable(void)
     pp_tasks_run(&a, "user: hi\n", &f, 2000, "e3", &t);
     CHECK_STR(t.summary, "The caller booked Tuesday.");
     CHECK(t.extracted == NULL && t.failures == 0);
+    CHECK(t.ntokens == 1 && t.tokens[0].input == 100 && t.tokens[0].output == 7);
+    CHECK_STR(t.tokens[0].model, "llama");
     CHECK_STR(last_auth, "-"); /* no api_key, no PL_GROQ_API_KEY: no Authorization */
     pp_tasks_free(&t);
     pp_agent_free(&a);
