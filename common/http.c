@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "error.h"
@@ -35,6 +36,8 @@ static const char *reason(int status)
         return "Created";
     case 204:
         return "No Content";
+    case 206:
+        return "Partial Content";
     case 400:
         return "Bad Request";
     case 401:
@@ -53,6 +56,8 @@ static const char *reason(int status)
         return "Payload Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
     case 422:
         return "Unprocessable Entity";
     case 429:
@@ -103,21 +108,39 @@ int pl_http_cjson(pl_req *r, int status, const cJSON *obj)
     return status;
 }
 
-int pl_http_error(pl_req *r, int status, const char *fmt, ...)
+static int error_reply(pl_req *r, int status, const char *extra_headers, const char *fmt,
+                       va_list ap) __attribute__((format(printf, 4, 0)));
+
+static int error_reply(pl_req *r, int status, const char *extra_headers, const char *fmt,
+                       va_list ap)
 {
     char msg[1024];
     char body[2400];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     size_t len = (size_t)snprintf(body, sizeof(body), "{\"error\":%d,\"message\":\"", status);
     len = pl_json_escape(body, sizeof(body) - 512, len, msg);
     len += (size_t)snprintf(body + len, sizeof(body) - len, "\",\"detail\":\"");
     len = pl_json_escape(body, sizeof(body) - 8, len, msg);
     len += (size_t)snprintf(body + len, sizeof(body) - len, "\"}");
-    return pl_http_send(r, status, "application/json", body, len,
-                        status == 429 ? "Retry-After: 1\r\n" : NULL);
+    return pl_http_send(r, status, "application/json", body, len, extra_headers);
+}
+
+int pl_http_error(pl_req *r, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = error_reply(r, status, status == 429 ? "Retry-After: 1\r\n" : NULL, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+int pl_http_error_with(pl_req *r, int status, const char *extra_headers, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = error_reply(r, status, extra_headers, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 int pl_http_body(pl_req *r, char **buf, size_t *len)
@@ -228,6 +251,66 @@ int pl_http_query(pl_req *r, const char *name, char *buf, size_t cap)
     if (n == -2 || (n >= 0 && !pl_is_utf8(buf, (size_t)n)))
         return -2;
     return n >= 0 ? n : -1;
+}
+
+/* Digits at *p as a non-negative number (at most 18 digits); -1 when there are none. */
+static long long range_number(const char **p)
+{
+    long long v = 0;
+    int n = 0;
+    while (**p >= '0' && **p <= '9' && n < 18) {
+        v = v * 10 + (**p - '0');
+        (*p)++;
+        n++;
+    }
+    return n > 0 && !(**p >= '0' && **p <= '9') ? v : -1;
+}
+
+int pl_http_range(const char *h, long long size, long long *first, long long *last)
+{
+    if (h == NULL)
+        return 0;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    if (strncasecmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+        return 0;
+    const char *p = h + 6;
+    while (*p == ' ')
+        p++;
+    long long a = -1, b = -1;
+    if (*p == '-') { /* suffix: the last n bytes */
+        p++;
+        long long n = range_number(&p);
+        while (*p == ' ')
+            p++;
+        if (n < 0 || *p != '\0')
+            return 0;
+        if (n == 0 || size == 0)
+            return -1;
+        a = n >= size ? 0 : size - n;
+        b = size - 1;
+    } else {
+        a = range_number(&p);
+        if (a < 0 || *p != '-')
+            return 0;
+        p++;
+        if (*p >= '0' && *p <= '9') {
+            b = range_number(&p);
+            if (b < 0 || b < a)
+                return 0;
+        }
+        while (*p == ' ')
+            p++;
+        if (*p != '\0')
+            return 0;
+        if (a >= size)
+            return -1;
+        if (b < 0 || b >= size)
+            b = size - 1;
+    }
+    *first = a;
+    *last = b;
+    return 1;
 }
 
 int pl_http_match(const char *pattern, const char *path, char params[][128], int maxp)

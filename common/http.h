@@ -63,6 +63,9 @@ int pl_http_cjson(pl_req *r, int status, const cJSON *obj);
 /* {"error":status,"message":msg,"detail":msg}. */
 int pl_http_error(pl_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* pl_http_error with extra headers (each ending in "\r\n"), such as a 416's Content-Range. */
+int pl_http_error_with(pl_req *r, int status, const char *extra_headers, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Reads the whole body into a NUL-terminated buffer the caller frees. When the body exceeds
  * max_body it replies 413 itself and returns PL_ERR_TOOBIG; the caller just returns 413. */
@@ -76,6 +79,13 @@ const char *pl_http_header(pl_req *r, const char *name);
 /* Copies query parameter `name` (URL-decoded) into buf; returns its length, -1 when absent,
  * -2 when too long for buf or not valid UTF-8 once decoded. */
 int pl_http_query(pl_req *r, const char *name, char *buf, size_t cap);
+
+/* A Range request header (RFC 9110 14.2) against a representation of `size` bytes: one range of
+ * the `bytes` unit, `a-b`, `a-` or `-n` (the last n bytes). 1: serve bytes *first..*last (an end
+ * past the size is cut to it); -1: unsatisfiable (answer 416 with `Content-Range: bytes
+ * * /size`); 0: no header, or one this server ignores as RFC 9110 allows (several ranges, another
+ * unit, bad syntax): serve the whole. */
+int pl_http_range(const char *header, long long size, long long *first, long long *last);
 
 /* Matches path against pattern; fills params. 1 on match. Exposed for unit tests. */
 int pl_http_match(const char *pattern, const char *path, char params[][128], int maxp);

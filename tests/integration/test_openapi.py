@@ -24,7 +24,8 @@ UNREACHABLE = {"500"}
 BIG = b'{"agent_id": "' + b"x" * (1024 * 1024 + 10) + b'"}'
 MISSING = "0b5f3a52-7c1e-4a8e-9d62-1f0c2b3a4d5e"  # a UUID no one owns
 MISSING_BATCH = "0" * 32  # a batch id no one owns
-# Routes authorised by a signature in their URL rather than a Bearer key (security: []).
+# Routes authorised by a signature in their URL, or else by the owner's Bearer key
+# (security: [{}, bearerAuth]).
 SIGNED_ROUTES = {("GET", "/recordings/{}.wav")}
 
 AGENT = {"agent_config": {
@@ -346,8 +347,11 @@ def test_document_structure(ctx):
         assert op.get("summary") and op.get("tags") and set(op["tags"]) <= tags, where
         responses = {str(k): v for k, v in op["responses"].items()}
         assert "default" not in responses, f"{where}: list the statuses, not `default`"
-        if path in public or (method, shape(path)) in SIGNED_ROUTES:
+        if path in public:
             assert op.get("security") == [], f"{where} must declare `security: []`"
+        elif (method, shape(path)) in SIGNED_ROUTES:  # a signature, or the owner's key
+            assert op.get("security") == [{}, {"bearerAuth": []}], \
+                f"{where} must declare `security: [{{}}, bearerAuth]`"
         else:
             assert "security" not in op, f"{where} must use the global bearerAuth"
             r401 = resolve(spec, responses.get("401", {}))
@@ -383,7 +387,9 @@ def test_documented_parameters_match_what_handlers_read(ctx):
         src = handler_source(fn)
         read_query = set(re.findall(r'query_(?:param|int)\(r, "(\w+)"', src)) | \
             set(re.findall(r'pl_http_query\(r, "(\w+)"', src))
-        read_headers = set(re.findall(r'pl_http_header\(r, "([\w-]+)"\)', src))
+        # Authorization is the bearerAuth security scheme's, never a parameter (OpenAPI ignores
+        # a header parameter of that name)
+        read_headers = set(re.findall(r'pl_http_header\(r, "([\w-]+)"\)', src)) - {"Authorization"}
         params = op_parameters(ctx.spec, by_shape[(method, pattern)], method)
         doc_query = {p["name"] for p in params if p["in"] == "query"}
         doc_headers = {p["name"] for p in params if p["in"] == "header"}
@@ -753,6 +759,16 @@ def test_recording_operations(ctx):
     call(ctx, "GET", t, {"execution_id": eid}, key=None, expect=403)
     call(ctx, "GET", t, {"execution_id": eid}, query=signed(eid, int(time.time()) - 5),
          key=None, expect=410)
+    # a byte range; one past the end; the owner's key without a signature; a bad key
+    r = call(ctx, "GET", t, {"execution_id": eid}, query=signed(eid, later), key=None,
+             headers={"Range": "bytes=0-3"}, expect=206)
+    assert r.text == "RIFF" and r.headers["Content-Range"] == "bytes 0-3/44", r
+    r = call(ctx, "GET", t, {"execution_id": eid}, query=signed(eid, later), key=None,
+             headers={"Range": "bytes=44-"}, expect=416)
+    assert r.headers["Content-Range"] == "bytes */44", r
+    r = call(ctx, "GET", t, {"execution_id": eid}, expect=200)
+    assert r.text.startswith("RIFF") and r.headers["Accept-Ranges"] == "bytes", r
+    call(ctx, "GET", t, {"execution_id": eid}, key="pl_not_a_key", expect=401)
 
 
 def test_webhook_operations(ctx):

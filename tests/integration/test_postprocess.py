@@ -355,6 +355,37 @@ def test_recording_url_serves_the_wav_and_refuses_forgeries(ctx):
     r = ctx.http("GET", f"/recordings/{none}.wav?exp={later}&sig={sign(none, later)}")
     assert r.status == 404, r
 
+    def raw_get(path, headers):
+        conn = http.client.HTTPConnection("127.0.0.1", ctx.api_port, timeout=30)
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        out = (resp.status, dict(resp.getheaders()), resp.read())
+        conn.close()
+        return out
+
+    # seeking: one byte range at a time, as players ask; the owner's API key opens the expired
+    # link (and the bare path); another account's key finds nothing; several ranges: the whole
+    n = len(wav)
+    signed = u.path + "?" + u.query
+    st, h, body = raw_get(signed, {"Range": "bytes=44-1043"})
+    assert (st, h["Content-Range"], body) == (206, f"bytes 44-1043/{n}", wav[44:1044]), (st, h)
+    st, h, body = raw_get(signed, {"Range": "bytes=-100"})
+    assert (st, h["Content-Range"], body) == (206, f"bytes {n - 100}-{n - 1}/{n}", wav[-100:])
+    st, h, body = raw_get(signed, {"Range": f"bytes={n}-"})
+    assert st == 416 and h["Content-Range"] == f"bytes */{n}", (st, h, body)
+    st, h, body = raw_get(signed, {"Range": "bytes=0-1,4-5"})
+    assert (st, body) == (200, wav) and h["Accept-Ranges"] == "bytes", (st, h)
+    owner = {"Authorization": f"Bearer {ctx.key}"}
+    st, _, body = raw_get(query(old, sign(eid, old)), owner)  # an expired link, the owner's key
+    assert (st, body) == (200, wav), st
+    st, _, body = raw_get(u.path, owner)
+    assert (st, body) == (200, wav), st
+    _, other_key = ctx.new_account("recording-other")
+    st, _, body = raw_get(u.path, {"Authorization": f"Bearer {other_key}"})
+    assert st == 404 and b"has no recording" in body, (st, body)
+    st, _, _ = raw_get(u.path, {"Authorization": "Bearer pl_wrong"})
+    assert st == 401
+
 
 def test_no_answer_costs_nothing_and_stays_no_answer(ctx):
     a = agent(ctx)

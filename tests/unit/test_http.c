@@ -201,6 +201,34 @@ static void ops_endpoints(void)
     free(out);
 }
 
+/* Range headers as RFC 9110 writes them, against a 1000-byte file. */
+static void byte_ranges(void)
+{
+    long long a = -7, b = -7;
+    CHECK(pl_http_range("bytes=0-3", 1000, &a, &b) == 1 && a == 0 && b == 3);
+    CHECK(pl_http_range("bytes=500-", 1000, &a, &b) == 1 && a == 500 && b == 999);
+    CHECK(pl_http_range("bytes=-4", 1000, &a, &b) == 1 && a == 996 && b == 999);
+    CHECK(pl_http_range("bytes=-5000", 1000, &a, &b) == 1 && a == 0 && b == 999);
+    CHECK(pl_http_range("bytes=990-5000", 1000, &a, &b) == 1 && a == 990 && b == 999);
+    CHECK(pl_http_range("BYTES=1-1", 1000, &a, &b) == 1 && a == 1 && b == 1);
+    /* unsatisfiable: 416 */
+    CHECK(pl_http_range("bytes=1000-", 1000, &a, &b) == -1);
+    CHECK(pl_http_range("bytes=2000-3000", 1000, &a, &b) == -1);
+    CHECK(pl_http_range("bytes=-0", 1000, &a, &b) == -1);
+    CHECK(pl_http_range("bytes=0-", 0, &a, &b) == -1);
+    /* ignored: the whole file is served */
+    a = b = -7;
+    CHECK(pl_http_range(NULL, 1000, &a, &b) == 0);
+    CHECK(pl_http_range("bytes=0-1,5-6", 1000, &a, &b) == 0);
+    CHECK(pl_http_range("items=0-1", 1000, &a, &b) == 0);
+    CHECK(pl_http_range("bytes=5-2", 1000, &a, &b) == 0);
+    CHECK(pl_http_range("bytes=x-2", 1000, &a, &b) == 0);
+    CHECK(pl_http_range("bytes=1-2junk", 1000, &a, &b) == 0);
+    CHECK(pl_http_range("bytes=-", 1000, &a, &b) == 0);
+    CHECK(pl_http_range("bytes=99999999999999999999-", 1000, &a, &b) == 0);
+    CHECK(a == -7 && b == -7); /* untouched when not 1 */
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -214,6 +242,7 @@ int main(void)
     }
     if (h == NULL)
         return 1;
+    RUN(byte_ranges);
     RUN(pattern_matching);
     RUN(json_roundtrip_and_params);
     RUN(bad_json_is_400_with_bolna_shape);
