@@ -96,8 +96,9 @@ int api_agent_create(pl_req *r)
 {
     char account[40];
     int status;
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     cJSON *body = read_agent_body(r, &status);
     if (body == NULL)
         return status;
@@ -128,8 +129,9 @@ int api_agent_create(pl_req *r)
 int api_agent_list(pl_req *r)
 {
     char account[40];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     const char *p[1] = {account};
     return api_reply_row_json(r, &list_stmt, p, "agent list", "no agents");
 }
@@ -137,8 +139,9 @@ int api_agent_list(pl_req *r)
 int api_agent_get(pl_req *r)
 {
     char account[40], nf[200];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (api_path_uuid(r, r->params[0], "agent_id") != 0)
         return 422;
     const char *p[2] = {r->params[0], account};
@@ -178,8 +181,9 @@ int api_agent_put(pl_req *r)
 {
     char account[40];
     int status;
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (api_path_uuid(r, r->params[0], "agent_id") != 0)
         return 422;
     cJSON *body = read_agent_body(r, &status);
@@ -198,8 +202,9 @@ int api_agent_patch(pl_req *r)
 {
     char account[40], err[512];
     int status;
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (api_path_uuid(r, r->params[0], "agent_id") != 0)
         return 422;
     cJSON *body = pl_http_json_body(r, &status);
@@ -239,8 +244,9 @@ int api_agent_patch(pl_req *r)
 int api_agent_delete(pl_req *r)
 {
     char account[40];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (api_path_uuid(r, r->params[0], "agent_id") != 0)
         return 422;
     const char *p[2] = {r->params[0], account};
@@ -278,8 +284,9 @@ static int agent_exists(pl_req *r, pl_dbconn *c, const char *account)
 int api_agent_stop(pl_req *r)
 {
     char account[40];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (api_path_uuid(r, r->params[0], "agent_id") != 0)
         return 422;
     api_ctx *app = r->app;
@@ -374,8 +381,9 @@ static int query_int(pl_req *r, const char *name, long min, long max, long def, 
 int api_agent_executions(pl_req *r)
 {
     char account[40];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (api_path_uuid(r, r->params[0], "agent_id") != 0)
         return 422;
     long page, size;

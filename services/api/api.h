@@ -11,6 +11,7 @@
 #include "db.h"
 #include "http.h"
 #include "redis.h"
+#include "ratelimit.h"
 #include "service.h"
 
 typedef struct {
@@ -23,6 +24,8 @@ typedef struct {
     long redis_pool;
     long auth_cache_ttl_s;
     long exec_cache_ms;
+    long rate_limit;           /* requests per second per account, in this process; 0: none */
+    long rate_burst;           /* the bucket's size; 0: 2 x rate_limit */
     const char *recording_key; /* HMAC key of recording URLs (common/recording.h) */
     /* PL_INBOUND_BASE_URL: the gateway's public URL, the start of every inbound URL
      * (docs/inbound.md); api_config_check trims its trailing slashes. */
@@ -36,6 +39,7 @@ typedef struct {
     pl_redis *redis;
     pl_bus_pub *bus;
     exec_cache *executions;
+    pl_ratelimit *limits; /* NULL when PL_API_RATE_LIMIT is 0 */
 } api_ctx;
 
 /* settings.c */
@@ -50,7 +54,10 @@ extern const pl_route api_routes[];
 extern const int api_nroutes;
 int api_ready(void *app, char *why, size_t cap);
 
-/* auth.c: resolves the Bearer key to its account. On failure it has replied 401 and returns -1. */
+/* auth.c: resolves the Bearer key to its account and takes a request from the account's rate
+ * budget. 0 when the request may go on; otherwise it has replied and returns that status (401 a
+ * missing or bad key, 429 over the rate limit, 500 the database failed), for the handler to
+ * return. */
 int api_auth(pl_req *r, char account_id[40]);
 
 /* agent_config.c: validates an agent body; 0, or -1 with a message naming the field in err. */

@@ -9,6 +9,8 @@
 #include "api.h"
 #include "crypto.h"
 #include "log.h"
+#include "queue.h"
+#include "ratelimit.h"
 
 #define CACHE_SLOTS 1024
 
@@ -69,9 +71,23 @@ PL_DB_STMT_WARM(key_stmt) = {
 
 static int deny(pl_req *r)
 {
-    pl_http_json(r, 401,
-                 "{\"error\":401,\"message\":\"Access denied\",\"detail\":\"Access denied\"}");
-    return -1;
+    return pl_http_json(
+        r, 401, "{\"error\":401,\"message\":\"Access denied\",\"detail\":\"Access denied\"}");
+}
+
+/* The account's request budget (PL_API_RATE_LIMIT): 0, or 429 replied with Retry-After. */
+static int within_rate(pl_req *r, const char *account_id)
+{
+    api_ctx *app = r->app;
+    int retry = 1;
+    if (app->limits == NULL || pl_ratelimit_take(app->limits, account_id, pl_now_ms(), &retry))
+        return 0;
+    char header[48];
+    snprintf(header, sizeof(header), "Retry-After: %d\r\n", retry);
+    return pl_http_error_with(r, 429, header,
+                              "rate limit: this account may send %ld requests per second (bursts "
+                              "of %ld); retry after %d s",
+                              app->cfg.rate_limit, app->cfg.rate_burst, retry);
 }
 
 int api_auth(pl_req *r, char account_id[40])
@@ -89,14 +105,14 @@ int api_auth(pl_req *r, char account_id[40])
     char hash[65];
     pl_sha256_hex(key, klen, hash);
     if (app->cfg.auth_cache_ttl_s > 0 && cache_get(hash, account_id))
-        return 0;
+        return within_rate(r, account_id);
 
     const char *p[1] = {hash};
     PGresult *res = api_exec(r, &key_stmt, p);
     if (!pl_db_ok(res)) {
-        api_db_error(r, res, "auth");
+        int st = api_db_error(r, res, "auth");
         PQclear(res);
-        return -1;
+        return st;
     }
     int found = PQntuples(res) == 1;
     if (found)
@@ -106,7 +122,7 @@ int api_auth(pl_req *r, char account_id[40])
         return deny(r);
     if (app->cfg.auth_cache_ttl_s > 0)
         cache_put(hash, account_id, app->cfg.auth_cache_ttl_s);
-    return 0;
+    return within_rate(r, account_id);
 }
 
 int api_db_error(pl_req *r, const PGresult *res, const char *what)

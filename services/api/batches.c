@@ -216,8 +216,9 @@ static void delay_member(char *buf, size_t cap, const char *execution_id, const 
 int api_batch_create(pl_req *r)
 {
     char account[40];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     form f;
     batch_upload u;
     memset(&u, 0, sizeof(u));
@@ -420,8 +421,9 @@ static int schedule_refused(pl_req *r, pl_dbconn *c, const char *id, const char 
 int api_batch_schedule(pl_req *r)
 {
     char account[40], id[33];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (batch_path_id(r, id) != 0)
         return 422;
     form f;
@@ -546,8 +548,9 @@ int api_batch_stop(pl_req *r)
 {
     char account[40], id[33], bstatus[32];
     long unfinished = 0;
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (batch_path_id(r, id) != 0)
         return 422;
     api_ctx *app = r->app;
@@ -618,8 +621,9 @@ int api_batch_delete(pl_req *r)
 {
     char account[40], id[33], bstatus[32];
     long unfinished = 0;
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (batch_path_id(r, id) != 0)
         return 422;
     api_ctx *app = r->app;
@@ -648,8 +652,9 @@ int api_batch_delete(pl_req *r)
 int api_batch_get(pl_req *r)
 {
     char account[40], id[33], terminal[256], nf[100];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (batch_path_id(r, id) != 0)
         return 422;
     terminal_statuses(terminal, sizeof(terminal));
@@ -661,8 +666,9 @@ int api_batch_get(pl_req *r)
 int api_batch_list(pl_req *r)
 {
     char account[40], terminal[256], nf[200];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (api_path_uuid(r, r->params[0], "agent_id") != 0)
         return 422;
     terminal_statuses(terminal, sizeof(terminal));
@@ -674,8 +680,9 @@ int api_batch_list(pl_req *r)
 int api_batch_executions(pl_req *r)
 {
     char account[40], id[33], nf[100];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (batch_path_id(r, id) != 0)
         return 422;
     const char *p[2] = {id, account};

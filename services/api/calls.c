@@ -206,8 +206,9 @@ int api_call_create(pl_req *r)
 {
     char account[40], err[512];
     int status;
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     cJSON *body = pl_http_json_body(r, &status);
     if (body == NULL)
         return status;
@@ -294,8 +295,9 @@ PL_DB_STMT(owned_stmt) = {
 int api_call_stop(pl_req *r)
 {
     char account[40];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (api_path_uuid(r, r->params[0], "execution_id") != 0)
         return 422;
     api_ctx *app = r->app;

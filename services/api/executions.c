@@ -33,8 +33,9 @@ PL_DB_STMT(me_stmt) = {
 static int execution_reply(pl_req *r, const pl_db_stmt *st, const char *what)
 {
     char account[40], nf[200];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (api_path_uuid(r, r->params[0], "execution_id") != 0)
         return 422;
     const char *p[2] = {r->params[0], account};
@@ -46,8 +47,9 @@ int api_execution_get(pl_req *r)
 {
     api_ctx *app = r->app;
     char account[40];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     const char *id = r->params[0];
     if (api_path_uuid(r, id, "execution_id") != 0)
         return 422;
@@ -83,8 +85,9 @@ int api_execution_log(pl_req *r)
 int api_user_me(pl_req *r)
 {
     char account[40];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     const char *p[1] = {account};
     return api_reply_row_json(r, &me_stmt, p, "user", "account not found");
 }

@@ -124,8 +124,9 @@ int api_inbound_setup(pl_req *r)
 {
     char account[40], agent[37], number[37], err[256];
     int status;
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     cJSON *body = pl_http_json_body(r, &status);
     if (body == NULL)
         return status;
@@ -149,8 +150,9 @@ int api_inbound_unlink(pl_req *r)
 {
     char account[40], number[37], err[256];
     int status;
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     cJSON *body = pl_http_json_body(r, &status);
     if (body == NULL)
         return status;

@@ -44,6 +44,10 @@ int main(int argc, char **argv)
     app.bus = app.svc.bus;
 
     app.executions = exec_cache_new(16384, app.cfg.exec_cache_ms);
+    if (app.cfg.rate_limit > 0 &&
+        (app.limits = pl_ratelimit_new((double)app.cfg.rate_limit, (double)app.cfg.rate_burst,
+                                       16384)) == NULL)
+        return 1;
     if (app.executions == NULL ||
         exec_cache_watch(app.executions, app.redis, pl_bus_pub_url(app.bus)) != PL_OK)
         return 1;
@@ -64,6 +68,7 @@ int main(int argc, char **argv)
     PL_INFO("api stopping: finishing requests in flight");
     pl_http_stop(http); /* returns once in-flight requests are done */
     exec_cache_free(app.executions);
+    pl_ratelimit_free(app.limits);
     pl_service_close(&app.svc);
     PL_INFO("api stopped");
     return 0;

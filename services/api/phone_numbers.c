@@ -177,8 +177,9 @@ int api_phone_number_create(pl_req *r)
 {
     char account[40], err[256];
     int status;
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     cJSON *body = pl_http_json_body(r, &status);
     if (body == NULL)
         return status;
@@ -204,8 +205,9 @@ int api_phone_number_create(pl_req *r)
 int api_phone_number_list(pl_req *r)
 {
     char account[40];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     const char *p[1] = {account};
     PGresult *res = api_exec(r, &list_stmt, p);
     if (!pl_db_ok(res)) {
@@ -237,8 +239,9 @@ static int path_number_id(pl_req *r, char id[37])
 int api_phone_number_get(pl_req *r)
 {
     char account[40], id[37];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (path_number_id(r, id) != 0)
         return 422;
     const char *p[2] = {id, account};
@@ -257,8 +260,9 @@ int api_phone_number_get(pl_req *r)
 int api_phone_number_delete(pl_req *r)
 {
     char account[40], id[37];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (path_number_id(r, id) != 0)
         return 422;
     const char *p[2] = {id, account};

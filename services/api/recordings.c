@@ -84,8 +84,9 @@ int api_recording_get(pl_req *r)
     const char *id = r->params[0];
     char account[40] = "";
     if (pl_http_header(r, "Authorization") != NULL) {
-        if (api_auth(r, account) != 0)
-            return 401;
+        int denied = api_auth(r, account);
+        if (denied != 0)
+            return denied;
         if (!pl_is_uuid(id))
             return pl_http_error(r, 404, "execution %s has no recording", id);
     } else {

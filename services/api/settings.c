@@ -24,6 +24,10 @@ const pl_cfg_opt api_config_opts[] = {
      "seconds an API key lookup is cached in process (0 disables)"},
     {"PL_API_EXEC_CACHE_MS", PL_CFG_INT, offsetof(api_config, exec_cache_ms), "2000", 0, 600000,
      "GET /executions cache: longest staleness if a bus event is lost (0 disables)"},
+    {"PL_API_RATE_LIMIT", PL_CFG_INT, offsetof(api_config, rate_limit), "1000", 0, 1000000,
+     "requests per second each account may send to this api process (429 beyond; 0: no limit)"},
+    {"PL_API_RATE_BURST", PL_CFG_INT, offsetof(api_config, rate_burst), "0", 0, 10000000,
+     "requests an account may send at once before the rate applies (0: twice the rate)"},
     {"PL_RECORDING_SIGNING_KEY", PL_CFG_STR, offsetof(api_config, recording_key),
      PL_RECORDING_DEFAULT_KEY, 0, 0,
      "HMAC key of recording URLs; the postprocessor signs with the same (default: local only)"},
@@ -35,6 +39,8 @@ const size_t api_config_nopts = sizeof(api_config_opts) / sizeof(api_config_opts
 
 int api_config_check(api_config *c, char *err, size_t cap)
 {
+    if (c->rate_burst == 0)
+        c->rate_burst = 2 * c->rate_limit;
     static char base[2049]; /* pl_is_http_url admits at most 2048 characters */
     const char *url = c->inbound_base_url;
     /* Paths are appended to it: a query or fragment would end up in the middle of the URL. */

@@ -28,8 +28,9 @@ PL_DB_STMT(redeliver_stmt) = {
 int api_execution_webhooks(pl_req *r)
 {
     char account[40], nf[200];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     if (api_path_uuid(r, r->params[0], "execution_id") != 0)
         return 422;
     const char *p[2] = {r->params[0], account};
@@ -53,8 +54,9 @@ int api_execution_webhook_redeliver(pl_req *r)
 {
     api_ctx *app = r->app;
     char account[40];
-    if (api_auth(r, account) != 0)
-        return 401;
+    int denied = api_auth(r, account);
+    if (denied != 0)
+        return denied;
     const char *id = r->params[0], *event = r->params[1];
     if (api_path_uuid(r, id, "execution_id") != 0)
         return 422;

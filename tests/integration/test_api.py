@@ -628,6 +628,37 @@ def test_user_me(ctx):
     assert ctx.http("GET", "/user/me", key=key).json["concurrency"]["current"] == 2
 
 
+def test_rate_limit(ctx):
+    """PL_API_RATE_LIMIT per account: over it, 429 with Retry-After and the error body, nothing
+    done (a refused POST /call writes no execution); other accounts unaffected; a bad key is
+    still 401; the budget refills at the rate. On a replica of its own, limited to 4 per second
+    in bursts of 4."""
+    svc = ctx.start_api(name="api-limited", PL_API_RATE_LIMIT=4, PL_API_RATE_BURST=4)
+    port = svc.port
+    acc, key = ctx.new_account("erin")
+    _, other = ctx.new_account("fay")
+    aid = ctx.http("POST", "/v2/agent", AGENT, key=key).json["agent_id"]  # on the default api
+    body = {"agent_id": aid, "recipient_phone_number": "+14155550123"}
+    got = [ctx.http("GET", "/user/me", key=key, port=port).status for _ in range(4)]
+    assert got == [200] * 4, got
+    before = count(ctx, "SELECT count(*) FROM executions WHERE account_id = :'p1'", acc)
+    r = ctx.http("POST", "/call", body, key=key, port=port)
+    assert r.status == 429 and r.json["error"] == 429, r
+    assert "rate limit" in r.json["message"] and "4 requests per second" in r.json["message"], r
+    assert int(r.headers["Retry-After"]) >= 1, r.headers
+    assert count(ctx, "SELECT count(*) FROM executions WHERE account_id = :'p1'", acc) == before
+    assert ctx.http("GET", "/user/me", key=other, port=port).status == 200  # another account
+    assert ctx.http("GET", "/user/me", key="pl_wrong", port=port).status == 401
+    assert ctx.http("GET", "/healthz", port=port).status == 200  # no key, no budget
+    time.sleep(0.6)  # 4 per second: two tokens back
+    r = ctx.http("POST", "/call", body, key=key, port=port)
+    assert r.status == 200, r
+    assert count(ctx, "SELECT count(*) FROM executions WHERE account_id = :'p1'", acc) == before + 1
+    m = ctx.http("GET", "/metrics", port=port).text
+    assert 'pl_http_requests_total{route="call_create",code="4xx"} 1' in m, m[:2000]
+    svc.stop()
+
+
 def test_ops_endpoints(ctx):
     assert ctx.http("GET", "/healthz").json == {"status": "ok"}
     assert ctx.http("GET", "/readyz").json == {"status": "ready"}

@@ -70,7 +70,7 @@ def main():
     ctx = harness.Suite("bench-api", fsync=True)
     hello = None
     try:
-        ctx.start_api(PL_API_THREADS=128, PL_LOG_LEVEL="warn")
+        ctx.start_api(PL_API_THREADS=128, PL_LOG_LEVEL="warn", PL_API_RATE_LIMIT=0)
         _, key = ctx.new_account("bench", concurrency=100000)
         agent = harness.AGENT_FOR_TESTS
         aid = ctx.http("POST", "/v2/agent", agent, key=key).json["agent_id"]
