@@ -325,7 +325,11 @@ void call_caller_audio(mp_call *c, const int16_t *pcm, size_t n)
         if (c->stt != NULL)
             mp_stt_finalize(c->stt);
     }
+    /* Speech the transcriber has not decoded yet is not speech without words: under load it
+     * falls behind, and a backchannel ("okay") would barge in before its words are known. */
     if (c->caller_speaking && c->seg_words + c->seg_interim_words == 0 && call_may_interrupt(c) &&
-        c->now - c->speech_start >= c->app->cfg.bargein_vad_ms)
+        c->now - c->speech_start >= c->app->cfg.bargein_vad_ms &&
+        c->now - c->speech_start - (c->stt != NULL ? mp_stt_lag_ms(c->stt) : 0) >=
+            c->app->cfg.bargein_vad_ms)
         call_barge_in(c, "speech without words yet");
 }

@@ -69,6 +69,7 @@ struct mp_stt_ops {
     int (*feed)(mp_stt_stream *s, const int16_t *pcm, size_t samples);
     int (*finalize)(mp_stt_stream *s);
     int (*pump)(mp_stt_stream *s);
+    uint32_t (*lag_ms)(mp_stt_stream *s); /* NULL: decodes as it is fed */
     void (*close)(mp_stt_stream *s);
     void (*engine_free)(mp_stt_engine *e);
 };
@@ -104,6 +105,14 @@ static inline int mp_stt_feed(mp_stt_stream *s, const int16_t *pcm, size_t sampl
 static inline int mp_stt_finalize(mp_stt_stream *s)
 {
     return s->ops->finalize(s);
+}
+
+/* Milliseconds of audio fed that the transcriber has not decoded yet (0 for a provider that
+ * cannot tell). Loop thread; a lock and no I/O. What it has not decoded, it cannot have found
+ * words in: "speech without words" is only known for the speech it has heard. */
+static inline uint32_t mp_stt_lag_ms(mp_stt_stream *s)
+{
+    return s->ops->lag_ms != NULL ? s->ops->lag_ms(s) : 0;
 }
 
 /* Worker side; see the thread rules above. */

@@ -92,6 +92,7 @@ typedef struct stream {
     size_t cap, head, len;
     uint64_t fed;    /* samples accepted since open */
     uint64_t taken;  /* samples the pump has taken from the ring */
+    uint64_t done;   /* samples the pump has decoded (or given up on) */
     uint64_t fin_at; /* `fed` at the last finalize */
     int fin_pending; /* finalize calls not answered yet */
     int scheduled;   /* woken and not yet idle: a pump will come */
@@ -728,6 +729,7 @@ static int local_pump(mp_stt_stream *base)
     }
 
     pthread_mutex_lock(&s->mu);
+    s->done += n;
     if (s->closed) {
         pthread_mutex_unlock(&s->mu);
         stream_free(s);
@@ -740,12 +742,23 @@ static int local_pump(mp_stt_stream *base)
     return more; /* s may be freed by close as soon as scheduled is 0: not touched again */
 }
 
+/* Audio fed and not yet decoded: what waits in the ring plus what a pump is decoding now. */
+static uint32_t local_lag_ms(mp_stt_stream *base)
+{
+    stream *s = (stream *)base;
+    pthread_mutex_lock(&s->mu);
+    uint64_t behind = s->fed - s->done;
+    pthread_mutex_unlock(&s->mu);
+    return (uint32_t)(behind * 1000 / (uint64_t)s->rate);
+}
+
 static const struct mp_stt_ops local_ops = {
     .name = "local",
     .open = local_open,
     .feed = local_feed,
     .finalize = local_finalize,
     .pump = local_pump,
+    .lag_ms = local_lag_ms,
     .close = local_close,
     .engine_free = engine_free,
 };

@@ -132,8 +132,10 @@ static void transcribe(mp_stt_stream *s, result *r, const buf *b, int rate)
         CHECK(mp_stt_feed(s, b->pcm + off, frame) == PL_OK);
         if (r->woken) {
             r->woken = 0;
+            CHECK(mp_stt_lag_ms(s) >= 100); /* woken with 100 ms buffered, none decoded */
             while (mp_stt_pump(s) > 0)
                 ;
+            CHECK(mp_stt_lag_ms(s) < 100); /* idle: less than a wake's worth left */
         }
     }
     CHECK(mp_stt_finalize(s) == PL_OK);
@@ -141,6 +143,7 @@ static void transcribe(mp_stt_stream *s, result *r, const buf *b, int rate)
     r->woken = 0;
     while (mp_stt_pump(s) > 0)
         ;
+    CHECK(mp_stt_lag_ms(s) == 0); /* finalized: every sample decoded */
 }
 
 static void grammar_case(int rate, const char *text)
