@@ -137,18 +137,27 @@ static int is_prepared(const pl_dbconn *c, const pl_db_stmt *st)
     return 0;
 }
 
+/* Prepares st on c and records it (the caller checked the cap); PQprepare's result, which the
+ * caller clears. */
+static PGresult *prepare(pl_dbconn *c, const pl_db_stmt *st)
+{
+    PGresult *p = PQprepare(c->pg, st->name, st->sql, st->nparams, NULL);
+    if (PQresultStatus(p) == PGRES_COMMAND_OK)
+        c->prepared[c->nprepared++] = st;
+    else
+        note_failure(c);
+    return p;
+}
+
 PGresult *pl_db_exec(pl_dbconn *c, const pl_db_stmt *st, const char *const *params)
 {
     if (!is_prepared(c, st)) {
         if (c->nprepared >= MAX_PREPARED) /* beyond the cap: run unprepared */
             return pl_db_query(c, st->sql, st->nparams, params);
-        PGresult *p = PQprepare(c->pg, st->name, st->sql, st->nparams, NULL);
-        if (PQresultStatus(p) != PGRES_COMMAND_OK) {
-            note_failure(c);
+        PGresult *p = prepare(c, st);
+        if (PQresultStatus(p) != PGRES_COMMAND_OK)
             return p;
-        }
         PQclear(p);
-        c->prepared[c->nprepared++] = st;
     }
     PGresult *r = PQexecPrepared(c->pg, st->name, st->nparams, params, NULL, NULL, 0);
     if (!pl_db_ok(r))
@@ -196,16 +205,14 @@ int pl_db_warm(pl_db *db)
         for (const pl_db_stmt *const *st = __start_pl_db_stmts; st < __stop_pl_db_stmts; st++) {
             if (c->broken || c->nprepared >= MAX_PREPARED || is_prepared(c, *st))
                 continue;
-            PGresult *p = PQprepare(c->pg, (*st)->name, (*st)->sql, (*st)->nparams, NULL);
+            PGresult *p = prepare(c, *st);
             if (PQresultStatus(p) == PGRES_COMMAND_OK) {
-                c->prepared[c->nprepared++] = *st;
                 prepared++;
                 if (is_warm(*st))
                     plan_once(c, *st);
             } else {
                 PL_WARN("postgres: statement %s not prepared at start: %s", (*st)->name,
                         PQresultErrorMessage(p));
-                note_failure(c);
             }
             PQclear(p);
         }

@@ -326,7 +326,8 @@ void call_caller_audio(mp_call *c, const int16_t *pcm, size_t n)
             mp_stt_finalize(c->stt);
     }
     /* Speech the transcriber has not decoded yet is not speech without words: under load it
-     * falls behind, and a backchannel ("okay") would barge in before its words are known. */
+     * falls behind, and a backchannel ("okay") would barge in before its words are known. The
+     * first length test spares the transcriber's lock while the speech is too short anyway. */
     if (c->caller_speaking && c->seg_words + c->seg_interim_words == 0 && call_may_interrupt(c) &&
         c->now - c->speech_start >= c->app->cfg.bargein_vad_ms &&
         c->now - c->speech_start - (c->stt != NULL ? mp_stt_lag_ms(c->stt) : 0) >=
